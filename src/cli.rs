@@ -1,0 +1,124 @@
+//! Command-line definitions (clap). Kept apart so a man page and completions can be
+//! generated from the same definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "gittensor-miner-agent", version, about = "Keeps a gittensor miner's GitHub PAT registered with every eligible validator")]
+pub struct Cli {
+    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask every eligible validator whether it holds a valid PAT for this miner (sends no PAT).
+    ///
+    /// Exit status: 0 every eligible validator holds a valid PAT; 3 some do not;
+    /// 1 the check could not run.
+    Check(CheckArgs),
+    /// Send the PAT to the validators that lack a valid one (checks first; `--all` sends to every eligible validator).
+    ///
+    /// Exit status: 0 full coverage reached; 3 some validators still lack the PAT; 1 could not run.
+    Post(PostArgs),
+    /// Store, inspect or delete the PAT in the OS keyring.
+    Pat {
+        #[command(subcommand)]
+        command: PatCommand,
+    },
+}
+
+/// Flags shared by every command that reads the configuration.
+/// They follow `gitt miner check` and override the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// Config file (default: $GITTENSOR_MINER_AGENT_CONFIG, ~/.config/gittensor-miner-agent/config.toml, /etc/gittensor-miner-agent/config.toml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Bittensor wallet name.
+    #[arg(long)]
+    pub wallet: Option<String>,
+    /// Bittensor hotkey name.
+    #[arg(long)]
+    pub hotkey: Option<String>,
+    /// Directory holding the wallets (default ~/.bittensor/wallets).
+    #[arg(long, value_name = "DIR")]
+    pub wallets_dir: Option<String>,
+    /// Explicit hotkey keyfile (instead of --wallets-dir/--wallet/--hotkey).
+    #[arg(long, value_name = "PATH")]
+    pub hotkey_file: Option<String>,
+    /// Network name (finney, test, local) or a ws(s):// URL.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Subtensor RPC endpoint URL (overrides --network).
+    #[arg(long, value_name = "URL")]
+    pub rpc_url: Option<String>,
+    /// Subnet UID.
+    #[arg(long)]
+    pub netuid: Option<u16>,
+    /// Minimum validator_trust to probe (default 0.25).
+    #[arg(long)]
+    pub min_vtrust: Option<f64>,
+    /// Minimum validator stake in α (default 15000).
+    #[arg(long)]
+    pub min_stake: Option<f64>,
+    /// GitHub API base URL (default https://api.github.com).
+    #[arg(long, value_name = "URL", hide = true)]
+    pub github_api_url: Option<String>,
+    /// Seconds `post` keeps retrying validators that did not answer.
+    #[arg(skip)]
+    pub retry_budget_secs: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Print the result as JSON (the object `gitt miner check --json` prints, plus our fields).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PostArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Print the result as JSON (the object `gitt miner post --json` prints, plus our fields).
+    #[arg(long)]
+    pub json: bool,
+    /// Send the PAT to every eligible validator, even those that already hold a valid one.
+    #[arg(long)]
+    pub all: bool,
+    /// Seconds to keep retrying validators that did not answer (default: config, 120).
+    #[arg(long, value_name = "SECS")]
+    pub retry_budget: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PatCommand {
+    /// Read the PAT from a hidden prompt (or stdin), validate it with GitHub, store it.
+    Set {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Read the PAT from standard input instead of prompting (for scripts; never pass it as an argument).
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Say where the PAT is stored, which GitHub account it belongs to and when it expires.
+    Status {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the PAT from the keyring.
+    Delete {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}

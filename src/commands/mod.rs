@@ -1,0 +1,76 @@
+//! One module per subcommand. Each returns an exit code or an error; [`run`] turns errors
+//! into one plain line on stderr (and the reference's error object under `--json`).
+
+pub mod check;
+pub mod pat;
+pub mod post;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, CommonArgs};
+use crate::config::{self, Settings};
+use crate::exit;
+use crate::report;
+use crate::secrets::{self, Pat, PatSource};
+use crate::transport::axon_v10::Dendrite;
+use crate::validators::{self, ValidatorSet};
+use crate::wallet::Hotkey;
+
+pub async fn run(cli: Cli) -> u8 {
+    let json = match &cli.command {
+        Command::Check(a) => a.json,
+        Command::Post(a) => a.json,
+        Command::Pat { command: crate::cli::PatCommand::Status { json, .. } } => *json,
+        Command::Pat { .. } => false,
+    };
+    let result = match cli.command {
+        Command::Check(args) => check::run(args).await,
+        Command::Post(args) => post::run(args).await,
+        Command::Pat { command } => pat::run(command).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if json {
+                println!("{}", report::error_json("cli_error", &format!("{e:#}")));
+            }
+            eprintln!("error: {e:#}");
+            exit::COULD_NOT_RUN
+        }
+    }
+}
+
+/// What `check` and `post` need before talking to validators.
+pub(crate) struct Prepared {
+    pub settings: Settings,
+    pub dendrite: Dendrite,
+    pub validators: ValidatorSet,
+}
+
+pub(crate) async fn prepare(common: &CommonArgs) -> anyhow::Result<Prepared> {
+    let settings = config::load(common)?;
+    let hotkey = Hotkey::load(&settings.hotkey_file)?;
+    tracing::debug!(hotkey = hotkey.ss58(), wallet = %settings.wallet_label, "hotkey loaded");
+    let validators = validators::discover(&settings).await?;
+    if validators.eligible.is_empty() {
+        anyhow::bail!(validators::DiscoverError::NoneEligible {
+            min_vtrust: settings.min_vtrust,
+            min_stake: settings.min_stake,
+            skipped: validators.skipped.len(),
+        });
+    }
+    let dendrite = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;
+    Ok(Prepared { settings, dendrite, validators })
+}
+
+/// The keyring, then the environment. Keyring calls block (D-Bus, syscalls).
+pub(crate) async fn load_pat(settings: &Settings) -> anyhow::Result<(Pat, PatSource)> {
+    let (store, account) = (settings.pat_store, settings.pat_account.clone());
+    let found = tokio::task::spawn_blocking(move || secrets::find_pat(store, &account))
+        .await
+        .context("keyring lookup was interrupted")??;
+    tracing::debug!(pat = %found.0.masked(), source = %found.1, "PAT found");
+    Ok(found)
+}

@@ -1,0 +1,96 @@
+//! `pat set | status | delete`: the PAT in the OS keyring. The PAT is read from a hidden
+//! prompt or stdin, never from the command line (argv is visible to every local user).
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::cli::{CommonArgs, PatCommand};
+use crate::config;
+use crate::exit;
+use crate::github::{GitHub, PatVerdict};
+use crate::secrets::{Pat, PatKeyring};
+
+pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
+    match command {
+        PatCommand::Set { common, stdin } => set(&common, stdin).await,
+        PatCommand::Status { common, json } => status(&common, json).await,
+        PatCommand::Delete { common } => delete(&common).await,
+    }
+}
+
+fn read_pat(from_stdin: bool) -> anyhow::Result<Pat> {
+    let raw = if from_stdin {
+        let mut raw = Zeroizing::new(String::new());
+        std::io::stdin().read_to_string(&mut raw).context("cannot read the PAT from standard input")?;
+        raw
+    } else {
+        if !std::io::stdin().is_terminal() {
+            bail!("no terminal to prompt on: pipe the PAT in with `pat set --stdin`");
+        }
+        Zeroizing::new(rpassword::prompt_password("GitHub personal access token (input hidden): ").context("cannot read the PAT from the terminal")?)
+    };
+    Ok(Pat::new(&raw)?)
+}
+
+async fn open_keyring(common: &CommonArgs) -> anyhow::Result<PatKeyring> {
+    let settings = config::load(common)?;
+    let (store, account) = (settings.pat_store, settings.pat_account);
+    Ok(tokio::task::spawn_blocking(move || PatKeyring::open(store, &account)).await??)
+}
+
+async fn set(common: &CommonArgs, from_stdin: bool) -> anyhow::Result<u8> {
+    let settings = config::load(common)?;
+    let pat = read_pat(from_stdin)?;
+    let github = GitHub::new(&settings.github_api_url)?;
+    let (login, expires) = match github.validate(&pat).await {
+        PatVerdict::Valid { login, expires, .. } => (login, expires),
+        PatVerdict::Rejected { reason } => bail!("GitHub rejects this PAT ({reason}); it was not stored. Create a classic PAT or a fine-grained one with 'Public Repositories (read-only)'"),
+        PatVerdict::Unavailable { reason } => bail!("cannot validate the PAT with GitHub ({reason}); it was not stored. Try again when GitHub is reachable"),
+    };
+    let keyring = open_keyring(common).await?;
+    let source = keyring.source();
+    let stored = pat.clone();
+    tokio::task::spawn_blocking(move || keyring.set(&stored)).await??;
+    println!("Stored PAT {} for GitHub user @{login} in the {source}.", pat.masked());
+    if let Some(expires) = expires {
+        println!("GitHub says it expires {expires}.");
+    }
+    Ok(exit::COVERED)
+}
+
+async fn status(common: &CommonArgs, json: bool) -> anyhow::Result<u8> {
+    let settings = config::load(common)?;
+    let (pat, source) = super::load_pat(&settings).await?;
+    let verdict = GitHub::new(&settings.github_api_url)?.validate(&pat).await;
+    if json {
+        println!("{:#}", json!({ "source": source.to_string(), "pat": pat.masked(), "github": verdict }));
+    } else {
+        println!("PAT {} found in the {source}.", pat.masked());
+        match &verdict {
+            PatVerdict::Valid { login, expires, .. } => {
+                println!("GitHub accepts it: user @{login}.");
+                println!("Expires: {}.", expires.as_deref().unwrap_or("never (no expiry reported)"));
+            }
+            PatVerdict::Rejected { reason } => println!("GitHub REJECTS it: {reason}. Store a new one with `pat set`."),
+            PatVerdict::Unavailable { reason } => println!("Could not ask GitHub: {reason}."),
+        }
+    }
+    Ok(match verdict {
+        PatVerdict::Valid { .. } => exit::COVERED,
+        _ => exit::COULD_NOT_RUN,
+    })
+}
+
+async fn delete(common: &CommonArgs) -> anyhow::Result<u8> {
+    let keyring = open_keyring(common).await?;
+    let source = keyring.source();
+    if tokio::task::spawn_blocking(move || keyring.delete()).await?? {
+        println!("Deleted the PAT from the {source}.");
+    } else {
+        println!("No PAT was stored in the {source}.");
+    }
+    Ok(exit::COVERED)
+}

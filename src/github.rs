@@ -1,0 +1,130 @@
+//! Local PAT validation against GitHub, the same two calls gittensor's validators make:
+//! `GET /user` (identity) and the GraphQL query `{ viewer { login } }` (scoring's path).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::secrets::Pat;
+
+const GRAPHQL_VIEWER_QUERY: &str = "{ viewer { login } }";
+const USER_AGENT: &str = concat!("gittensor-miner-agent/", env!("CARGO_PKG_VERSION"));
+const TIMEOUT: Duration = Duration::from_secs(15);
+/// GitHub's answers to these two calls are small; anything bigger is not GitHub.
+const BODY_CAP: usize = 256 * 1024;
+
+/// GitHub's verdict on the PAT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum PatVerdict {
+    Valid {
+        login: String,
+        id: u64,
+        /// The `github-authentication-token-expiration` header, e.g. `2026-12-01 00:00:00 UTC`.
+        expires: Option<String>,
+    },
+    /// GitHub rejects it: revoked, expired, or lacking the access scoring needs.
+    Rejected { reason: String },
+    /// GitHub could not be asked (network, 5xx, rate limit): try again later.
+    Unavailable { reason: String },
+}
+
+pub struct GitHub {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl GitHub {
+    pub fn new(base_url: &str) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder().user_agent(USER_AGENT).timeout(TIMEOUT).build()?;
+        Ok(GitHub { base: base_url.trim_end_matches('/').to_owned(), client })
+    }
+
+    pub async fn validate(&self, pat: &Pat) -> PatVerdict {
+        let user = self
+            .client
+            .get(format!("{}/user", self.base))
+            .header("Authorization", format!("token {}", pat.expose()))
+            .header("Accept", "application/vnd.github.v3+json")
+            .send()
+            .await;
+        let (status, headers, body) = match read(user).await {
+            Ok(parts) => parts,
+            Err(reason) => return PatVerdict::Unavailable { reason },
+        };
+        if let Some(verdict) = failure("GET /user", status, &headers) {
+            return verdict;
+        }
+        let login = body.get("login").and_then(Value::as_str).map(str::to_owned);
+        let id = body.get("id").and_then(Value::as_u64);
+        let (Some(login), Some(id)) = (login, id) else {
+            return PatVerdict::Unavailable { reason: "GitHub's /user answer has no login and id".into() };
+        };
+        let expires = headers
+            .get("github-authentication-token-expiration")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+
+        let graphql = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .header("Authorization", format!("Bearer {}", pat.expose()))
+            .json(&json!({ "query": GRAPHQL_VIEWER_QUERY }))
+            .send()
+            .await;
+        let (status, headers, body) = match read(graphql).await {
+            Ok(parts) => parts,
+            Err(reason) => return PatVerdict::Unavailable { reason },
+        };
+        if let Some(verdict) = failure("GraphQL", status, &headers) {
+            return verdict;
+        }
+        if let Some(message) = body.pointer("/errors/0/message").and_then(Value::as_str) {
+            return PatVerdict::Rejected { reason: format!("GitHub GraphQL error: {message}") };
+        }
+        if body.pointer("/data/viewer").is_none_or(Value::is_null) {
+            return PatVerdict::Rejected {
+                reason: "GitHub GraphQL returned no viewer: fine-grained PATs need the 'Public Repositories (read-only)' permission".into(),
+            };
+        }
+        PatVerdict::Valid { login, id, expires }
+    }
+}
+
+async fn read(sent: reqwest::Result<reqwest::Response>) -> Result<(u16, reqwest::header::HeaderMap, Value), String> {
+    let mut response = sent.map_err(|e| format!("GitHub unreachable: {}", root_cause(&e)))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("GitHub answer broken: {}", root_cause(&e)))? {
+        if bytes.len() + chunk.len() > BODY_CAP {
+            return Err("GitHub answer too large".into());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Maps a non-200 answer to a verdict; `None` for 200.
+fn failure(what: &str, status: u16, headers: &reqwest::header::HeaderMap) -> Option<PatVerdict> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match status {
+        200 => None,
+        401 => Some(PatVerdict::Rejected { reason: format!("GitHub {what}: 401 Bad credentials (the PAT is revoked, expired or mistyped)") }),
+        403 | 429 if header("x-ratelimit-remaining") == Some("0") || header("retry-after").is_some() || status == 429 => {
+            let reset = header("x-ratelimit-reset").map(|r| format!(", resets at unix time {r}")).unwrap_or_default();
+            Some(PatVerdict::Unavailable { reason: format!("GitHub {what}: rate limited ({status}{reset})") })
+        }
+        403 => Some(PatVerdict::Rejected { reason: format!("GitHub {what}: 403 Forbidden (the PAT lacks access)") }),
+        _ => Some(PatVerdict::Unavailable { reason: format!("GitHub {what}: HTTP {status}") }),
+    }
+}

@@ -1,0 +1,18 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use gittensor_miner_agent::{cli::Cli, commands, exit, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.verbose);
+    // One thread is plenty for a few hundred concurrent requests and keeps memory small.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::COULD_NOT_RUN);
+        }
+    };
+    ExitCode::from(runtime.block_on(commands::run(cli)))
+}

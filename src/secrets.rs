@@ -1,0 +1,240 @@
+//! The GitHub PAT: where it is stored and how it is read. It is never logged; the most
+//! that is ever shown is `***` plus its last four characters.
+
+use std::fmt;
+use std::sync::Arc;
+
+use keyring_core::{CredentialStore, Entry};
+use serde::Deserialize;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// The environment variable the reference CLI (`gitt miner post`) reads too.
+pub const PAT_ENV: &str = "GITTENSOR_MINER_PAT";
+/// Keyring "service" under which the PAT is filed.
+pub const KEYRING_SERVICE: &str = "gittensor-miner-agent";
+
+/// A GitHub personal access token. No `Display`; `Debug` shows only the masked form;
+/// the memory is wiped when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pat(Zeroizing<String>);
+
+impl Pat {
+    /// Trims surrounding whitespace (a pasted newline is not part of the token).
+    pub fn new(raw: &str) -> Result<Self, SecretError> {
+        let token = raw.trim();
+        if token.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(SecretError::BadCharacters);
+        }
+        Ok(Pat(Zeroizing::new(token.to_owned())))
+    }
+
+    /// The token itself, for the two places that must send it: GitHub and validators.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `***` plus the last four characters: enough to tell rotated tokens apart.
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        if chars.len() < 8 {
+            return "***".into();
+        }
+        format!("***{}", chars[chars.len() - 4..].iter().collect::<String>())
+    }
+}
+
+impl fmt::Debug for Pat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pat({})", self.masked())
+    }
+}
+
+/// Which OS credential store holds the PAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyringStore {
+    /// The desktop Secret Service (GNOME Keyring, KWallet) when a session bus offers it,
+    /// else the kernel keyring.
+    Auto,
+    /// Freedesktop Secret Service over D-Bus (desktops).
+    SecretService,
+    /// The Linux kernel's persistent keyring (servers without a desktop session).
+    Keyutils,
+    /// Do not use a keyring (environment variable only).
+    None,
+}
+
+impl fmt::Display for KeyringStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyringStore::Auto => "auto",
+            KeyringStore::SecretService => "secret-service",
+            KeyringStore::Keyutils => "keyutils",
+            KeyringStore::None => "none",
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SecretError {
+    #[error("the PAT is empty")]
+    Empty,
+    #[error("the PAT contains whitespace or control characters; paste only the token")]
+    BadCharacters,
+    #[error("keyring store is `none`: no keyring to use; set `pat.store` in the config to `keyutils` or `secret-service`")]
+    NoStore,
+    #[error("the {store} keyring cannot be opened ({detail}); try another `pat.store` in the config (`keyutils` works on servers without a desktop session)")]
+    StoreUnavailable { store: KeyringStore, detail: String },
+    #[error("the {store} keyring failed: {detail}")]
+    Keyring { store: KeyringStore, detail: String },
+    #[error("no PAT found: store one with `gittensor-miner-agent pat set` (or set {PAT_ENV} for a one-off run)")]
+    NotFound,
+}
+
+/// Where a PAT was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatSource {
+    Keyring { store: KeyringStore, account: String },
+    Environment,
+}
+
+impl fmt::Display for PatSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PatSource::Keyring { store, account } => {
+                write!(f, "{store} keyring (service {KEYRING_SERVICE}, account {account})")
+            }
+            PatSource::Environment => write!(f, "environment variable {PAT_ENV}"),
+        }
+    }
+}
+
+/// The PAT's home in one keyring store. Store calls block (D-Bus, syscalls): call them
+/// from a blocking context.
+pub struct PatKeyring {
+    store_kind: KeyringStore,
+    store: Arc<CredentialStore>,
+    account: String,
+}
+
+impl PatKeyring {
+    /// Opens the configured store; `auto` prefers the Secret Service and falls back to
+    /// the kernel keyring when no session bus answers (a server, a systemd service).
+    pub fn open(kind: KeyringStore, account: &str) -> Result<Self, SecretError> {
+        let (store_kind, store) = match kind {
+            KeyringStore::None => return Err(SecretError::NoStore),
+            KeyringStore::SecretService => (kind, open_secret_service()?),
+            KeyringStore::Keyutils => (kind, open_keyutils()?),
+            KeyringStore::Auto => match open_secret_service() {
+                Ok(store) => (KeyringStore::SecretService, store),
+                Err(e) => {
+                    tracing::debug!(error = %e, "Secret Service unavailable, using the kernel keyring");
+                    (KeyringStore::Keyutils, open_keyutils()?)
+                }
+            },
+        };
+        Ok(PatKeyring { store_kind, store, account: account.to_owned() })
+    }
+
+    pub fn source(&self) -> PatSource {
+        PatSource::Keyring { store: self.store_kind, account: self.account.clone() }
+    }
+
+    fn entry(&self) -> Result<Entry, SecretError> {
+        Entry::new_in_store(&self.store, KEYRING_SERVICE, &self.account).map_err(|e| self.failed(e))
+    }
+
+    fn failed(&self, e: keyring_core::Error) -> SecretError {
+        SecretError::Keyring { store: self.store_kind, detail: e.to_string() }
+    }
+
+    /// `Ok(None)` when the store holds no PAT for this account.
+    pub fn get(&self) -> Result<Option<Pat>, SecretError> {
+        match self.entry()?.get_password() {
+            Ok(raw) => {
+                let raw = Zeroizing::new(raw);
+                Pat::new(&raw).map(Some)
+            }
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    pub fn set(&self, pat: &Pat) -> Result<(), SecretError> {
+        self.entry()?.set_password(pat.expose()).map_err(|e| self.failed(e))
+    }
+
+    /// `Ok(false)` when there was nothing to delete.
+    pub fn delete(&self) -> Result<bool, SecretError> {
+        match self.entry()?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring_core::Error::NoEntry) => Ok(false),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+}
+
+fn open_secret_service() -> Result<Arc<CredentialStore>, SecretError> {
+    // Without a session bus the D-Bus client would only time out; say so at once.
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        return Err(SecretError::StoreUnavailable {
+            store: KeyringStore::SecretService,
+            detail: "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset)".into(),
+        });
+    }
+    zbus_secret_service_keyring_store::Store::new()
+        .map(|s| s as Arc<CredentialStore>)
+        .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::SecretService, detail: e.to_string() })
+}
+
+fn open_keyutils() -> Result<Arc<CredentialStore>, SecretError> {
+    linux_keyutils_keyring_store::Store::new()
+        .map(|s| s as Arc<CredentialStore>)
+        .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::Keyutils, detail: e.to_string() })
+}
+
+/// The one-shot commands' lookup: the keyring first, then `GITTENSOR_MINER_PAT` with a
+/// warning (an environment variable is readable by anyone who can read the process).
+pub fn find_pat(store: KeyringStore, account: &str) -> Result<(Pat, PatSource), SecretError> {
+    let mut keyring_problem = None;
+    if store != KeyringStore::None {
+        match PatKeyring::open(store, account).and_then(|k| Ok((k.get()?, k.source()))) {
+            Ok((Some(pat), source)) => return Ok((pat, source)),
+            Ok((None, _)) => {}
+            Err(e) => keyring_problem = Some(e),
+        }
+    }
+    if let Ok(raw) = std::env::var(PAT_ENV) {
+        let raw = Zeroizing::new(raw);
+        let pat = Pat::new(&raw)?;
+        tracing::warn!(
+            "using the PAT from {PAT_ENV}: environment variables are readable by other processes of the same user; store it with `gittensor-miner-agent pat set` instead"
+        );
+        return Ok((pat, PatSource::Environment));
+    }
+    Err(keyring_problem.unwrap_or(SecretError::NotFound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_shows_at_most_the_last_four() {
+        let pat = Pat::new("ghp_abcdefghijklmnopqrstuvwxyz0123456789").unwrap();
+        assert_eq!(pat.masked(), "***6789");
+        assert_eq!(format!("{pat:?}"), "Pat(***6789)");
+        assert_eq!(Pat::new("short").unwrap().masked(), "***");
+    }
+
+    #[test]
+    fn pasted_whitespace_is_trimmed_but_inner_whitespace_refused() {
+        assert_eq!(Pat::new("  ghp_token123\n").unwrap().expose(), "ghp_token123");
+        assert!(matches!(Pat::new(" \n"), Err(SecretError::Empty)));
+        assert!(matches!(Pat::new("ghp_a b"), Err(SecretError::BadCharacters)));
+    }
+}

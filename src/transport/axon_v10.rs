@@ -1,0 +1,328 @@
+//! The bittensor 10.x dendrite → axon call, as `bittensor==10.3.1` implements it
+//! (`bittensor/core/dendrite.py`, `synapse.py`, `axon.py`).
+//!
+//! What the real axon does, which shapes this code:
+//! - it rebuilds the synapse from *headers* to verify the signature and the nonce, and every
+//!   required request field needs a `bt_header_input_obj_*` header holding the JSON of the
+//!   field type's empty default (never the value);
+//! - the handler then reads the synapse from the *body*, and gittensor's handlers identify
+//!   the miner by the body's `dendrite.hotkey`, so the body carries the full terminal info;
+//! - only error answers (built by the axon middleware) carry `bt_header_axon_uuid`, `nonce`
+//!   and `signature`; a 200 answer's headers are echoed from the request and are unsigned.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Map, Value};
+use sha3::{Digest, Sha3_256};
+
+use super::{CallError, Provenance, Reply, SynapseCall, Target, Transport};
+use crate::wallet::{self, Hotkey};
+
+/// The bittensor version we speak, as the axon parses it: major·10⁶ + minor·10³ + patch.
+pub const DENDRITE_VERSION: u64 = 10_003_001;
+/// Largest answer body read from a validator; gittensor's answers are under 1 KiB.
+pub const DEFAULT_BODY_CAP: usize = 64 * 1024;
+
+/// A request ready to send: what [`Dendrite`] puts on the wire.
+#[derive(Clone)]
+pub struct SignedRequest {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+/// SHA3-256 hex of the synapse's `required_hash_fields`: bittensor hashes each field's
+/// `str()` and then the concatenation of those hashes. Neither gittensor synapse declares
+/// any, so this is the hash of the empty string.
+pub fn body_hash(hash_field_values: &[&str]) -> String {
+    let joined: String = hash_field_values.iter().map(|v| hex::encode(Sha3_256::digest(v.as_bytes()))).collect();
+    hex::encode(Sha3_256::digest(joined.as_bytes()))
+}
+
+/// The message a dendrite signs: `{nonce}.{dendrite_hotkey}.{axon_hotkey}.{uuid}.{body_hash}`.
+pub fn request_message(nonce: u64, dendrite_hotkey: &str, axon_hotkey: &str, uuid: &str, body_hash: &str) -> String {
+    format!("{nonce}.{dendrite_hotkey}.{axon_hotkey}.{uuid}.{body_hash}")
+}
+
+/// Python's `str(float)` for the `timeout` header and field (`15.0`, `0.5`).
+fn python_float(d: Duration) -> String {
+    format!("{:?}", d.as_secs_f64())
+}
+
+/// Builds the signed request exactly as bittensor's `Dendrite.call` would.
+pub fn build_request(hotkey: &Hotkey, dendrite_uuid: &str, nonce: u64, target: &Target, call: &SynapseCall) -> SignedRequest {
+    let hash = body_hash(&[]);
+    let signature = hotkey.sign_hex(request_message(nonce, hotkey.ss58(), &target.hotkey, dendrite_uuid, &hash).as_bytes());
+    let timeout = python_float(call.timeout);
+    let dendrite_ip = "0.0.0.0"; // the axon replaces it with the peer address it sees
+
+    let mut headers = vec![
+        ("name".to_owned(), call.name.to_owned()),
+        ("timeout".to_owned(), timeout),
+        ("bt_header_axon_ip".to_owned(), target.ip.to_string()),
+        ("bt_header_axon_port".to_owned(), target.port.to_string()),
+        ("bt_header_axon_hotkey".to_owned(), target.hotkey.clone()),
+        ("bt_header_dendrite_ip".to_owned(), dendrite_ip.to_owned()),
+        ("bt_header_dendrite_version".to_owned(), DENDRITE_VERSION.to_string()),
+        ("bt_header_dendrite_nonce".to_owned(), nonce.to_string()),
+        ("bt_header_dendrite_uuid".to_owned(), dendrite_uuid.to_owned()),
+        ("bt_header_dendrite_hotkey".to_owned(), hotkey.ss58().to_owned()),
+        ("bt_header_dendrite_signature".to_owned(), signature.clone()),
+    ];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for (field, empty_default) in &call.required_defaults {
+        headers.push((format!("bt_header_input_obj_{field}"), b64.encode(empty_default.to_string())));
+    }
+
+    let mut body = Map::new();
+    body.insert("name".into(), json!(call.name));
+    body.insert("timeout".into(), json!(call.timeout.as_secs_f64()));
+    body.insert("total_size".into(), json!(0));
+    body.insert("header_size".into(), json!(0));
+    body.insert(
+        "dendrite".into(),
+        json!({
+            "status_code": null, "status_message": null, "process_time": null,
+            "ip": dendrite_ip, "port": null, "version": DENDRITE_VERSION, "nonce": nonce,
+            "uuid": dendrite_uuid, "hotkey": hotkey.ss58(), "signature": signature,
+        }),
+    );
+    body.insert(
+        "axon".into(),
+        json!({
+            "status_code": null, "status_message": null, "process_time": null,
+            "ip": target.ip.to_string(), "port": target.port, "version": null, "nonce": null,
+            "uuid": null, "hotkey": target.hotkey, "signature": null,
+        }),
+    );
+    body.insert("computed_body_hash".into(), json!(""));
+    for (k, v) in &call.fields {
+        body.insert(k.clone(), v.clone());
+    }
+    let body = Value::Object(body);
+
+    // Informational only; the axon parses but does not check them.
+    let header_size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    headers.push(("header_size".to_owned(), header_size.to_string()));
+    headers.push(("total_size".to_owned(), (header_size + body.to_string().len()).to_string()));
+    headers.push(("computed_body_hash".to_owned(), hash));
+
+    let host = match target.ip {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    SignedRequest { url: format!("http://{host}:{}/{}", target.port, call.name), headers, body }
+}
+
+/// Our dendrite: one uuid per process, strictly increasing nanosecond nonces.
+pub struct Dendrite {
+    hotkey: Arc<Hotkey>,
+    uuid: String,
+    last_nonce: AtomicU64,
+    client: reqwest::Client,
+    body_cap: usize,
+}
+
+impl Dendrite {
+    pub fn new(hotkey: Arc<Hotkey>) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .no_proxy() // validators are reached directly, as bittensor's dendrite does
+            .user_agent(concat!("gittensor-miner-agent/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Dendrite {
+            hotkey,
+            uuid: uuid::Uuid::new_v4().to_string(),
+            last_nonce: AtomicU64::new(0),
+            client,
+            body_cap: DEFAULT_BODY_CAP,
+        })
+    }
+
+    pub fn with_body_cap(mut self, cap: usize) -> Self {
+        self.body_cap = cap;
+        self
+    }
+
+    pub fn hotkey(&self) -> &Hotkey {
+        &self.hotkey
+    }
+
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    /// Wall-clock nanoseconds, bumped so that no two requests share or reuse a nonce
+    /// (the axon refuses a nonce not larger than the last one it saw from us).
+    pub fn next_nonce(&self) -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let mut last = self.last_nonce.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self.last_nonce.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    /// Sends an already built request; split out so tests can tamper with one.
+    pub async fn send(&self, target: &Target, request: SignedRequest, timeout: Duration) -> Result<Reply, CallError> {
+        let started = Instant::now();
+        let exchange = async {
+            let mut builder = self.client.post(&request.url).json(&request.body);
+            for (k, v) in &request.headers {
+                builder = builder.header(k, v);
+            }
+            let mut response = builder.send().await.map_err(classify_reqwest_error)?;
+            let http_status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(classify_reqwest_error)? {
+                if body.len() + chunk.len() > self.body_cap {
+                    return Err(CallError::TooLarge { limit: self.body_cap });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((http_status, headers, body))
+        };
+        let (http_status, headers, body) = tokio::time::timeout(timeout, exchange).await.map_err(|_| CallError::Timeout)??;
+
+        let body: Option<Value> = serde_json::from_slice(&body).ok();
+        let message = body.as_ref().and_then(|b| b.get("message")).and_then(Value::as_str).map(str::to_owned);
+        let axon_uuid = header_str(&headers, "bt_header_axon_uuid");
+        let provenance = self.provenance(target, &headers, axon_uuid.as_deref());
+        Ok(Reply { http_status, message, body, axon_uuid, provenance, elapsed: started.elapsed() })
+    }
+
+    /// Checks the axon's signature over `{axon_nonce}.{dendrite_hotkey}.{axon_hotkey}.{axon_uuid}`
+    /// against the hotkey we meant to reach.
+    fn provenance(&self, target: &Target, headers: &HeaderMap, axon_uuid: Option<&str>) -> Provenance {
+        let signature = header_str(headers, "bt_header_axon_signature");
+        let nonce = header_str(headers, "bt_header_axon_nonce");
+        match (signature, nonce, axon_uuid) {
+            (None, _, _) => Provenance::Unsigned,
+            (Some(signature), Some(nonce), Some(uuid)) => {
+                let message = format!("{nonce}.{}.{}.{uuid}", self.hotkey.ss58(), target.hotkey);
+                if wallet::verify_hex(&target.hotkey, message.as_bytes(), &signature) {
+                    Provenance::Verified
+                } else {
+                    Provenance::Forged
+                }
+            }
+            // A signature without the fields it signs cannot be checked: treat as forged.
+            (Some(_), _, _) => Provenance::Forged,
+        }
+    }
+}
+
+impl Transport for Dendrite {
+    async fn call(&self, target: &Target, call: &SynapseCall) -> Result<Reply, CallError> {
+        let request = build_request(&self.hotkey, &self.uuid, self.next_nonce(), target, call);
+        self.send(target, request, call.timeout).await
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn classify_reqwest_error(e: reqwest::Error) -> CallError {
+    // Walk to the root cause: reqwest's own Display hides it ("error sending request").
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if e.is_timeout() {
+        CallError::Timeout
+    } else if e.is_connect() {
+        CallError::Connect(detail)
+    } else {
+        CallError::Broken(detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            uid: 3,
+            hotkey: "5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi".into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 8091,
+        }
+    }
+
+    fn check_call() -> SynapseCall {
+        SynapseCall { name: "PatCheckSynapse", fields: Map::new(), required_defaults: vec![], timeout: Duration::from_secs(15) }
+    }
+
+    #[test]
+    fn empty_body_hash_is_sha3_of_empty_string() {
+        assert_eq!(body_hash(&[]), "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a");
+    }
+
+    #[test]
+    fn fixed_key_and_nonce_sign_the_documented_message() {
+        let hotkey = Hotkey::from_seed(&[0x22; 32]);
+        let req = build_request(&hotkey, "uuid-1", 1_700_000_000_000_000_000, &target(), &check_call());
+        let header = |name: &str| req.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap();
+        let message = format!(
+            "1700000000000000000.{}.5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi.uuid-1.a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a",
+            hotkey.ss58()
+        );
+        assert_eq!(message, request_message(1_700_000_000_000_000_000, hotkey.ss58(), &target().hotkey, "uuid-1", &body_hash(&[])));
+        assert!(wallet::verify_hex(hotkey.ss58(), message.as_bytes(), &header("bt_header_dendrite_signature")));
+        assert_eq!(header("timeout"), "15.0");
+        assert_eq!(header("bt_header_dendrite_version"), "10003001");
+        assert_eq!(header("name"), "PatCheckSynapse");
+        assert_eq!(req.url, "http://127.0.0.1:8091/PatCheckSynapse");
+        assert_eq!(req.body["dendrite"]["hotkey"], hotkey.ss58(), "gittensor reads the miner from the body");
+    }
+
+    #[test]
+    fn required_fields_travel_as_empty_defaults_never_values() {
+        let hotkey = Hotkey::from_seed(&[0x22; 32]);
+        let mut fields = Map::new();
+        fields.insert("github_access_token".into(), json!("ghp_secret_value_1234"));
+        let call = SynapseCall {
+            name: "PatBroadcastSynapse",
+            fields,
+            required_defaults: vec![("github_access_token", json!(""))],
+            timeout: Duration::from_millis(30_500),
+        };
+        let req = build_request(&hotkey, "u", 1, &target(), &call);
+        let input = req.headers.iter().find(|(k, _)| k == "bt_header_input_obj_github_access_token").unwrap();
+        assert_eq!(input.1, "IiI="); // base64 of `""`, as bittensor sends it
+        assert!(req.headers.iter().all(|(_, v)| !v.contains("ghp_secret")));
+        assert_eq!(req.body["github_access_token"], "ghp_secret_value_1234");
+        assert_eq!(req.headers.iter().find(|(k, _)| k == "timeout").unwrap().1, "30.5");
+    }
+
+    #[test]
+    fn ipv6_targets_are_bracketed() {
+        let mut t = target();
+        t.ip = "2001:db8::1".parse().unwrap();
+        let req = build_request(&Hotkey::from_seed(&[1; 32]), "u", 1, &t, &check_call());
+        assert_eq!(req.url, "http://[2001:db8::1]:8091/PatCheckSynapse");
+    }
+
+    #[test]
+    fn nonces_strictly_increase() {
+        let d = Dendrite::new(Arc::new(Hotkey::from_seed(&[3; 32]))).unwrap();
+        let mut last = 0;
+        for _ in 0..10_000 {
+            let n = d.next_nonce();
+            assert!(n > last);
+            last = n;
+        }
+    }
+}
