@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "gittensor-miner-agent", version, about = "Keeps a gittensor miner's GitHub PAT registered with every eligible validator")]
+#[command(
+    name = "gittensor-miner-agent",
+    version,
+    about = "Keeps a gittensor miner's GitHub PAT registered with every eligible validator"
+)]
 pub struct Cli {
     /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

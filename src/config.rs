@@ -26,11 +26,19 @@ pub const LOCAL: &str = "ws://127.0.0.1:9944";
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}; check the path given to --config (or {CONFIG_ENV})")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {detail}\nEvery key is listed with a comment in config.example.toml.")]
     Parse { path: PathBuf, detail: String },
     #[error("{origin}: `{key}` {problem}; {fix}")]
-    Invalid { origin: String, key: String, problem: String, fix: String },
+    Invalid {
+        origin: String,
+        key: String,
+        problem: String,
+        fix: String,
+    },
 }
 
 /// The file's shape. Every key is optional; unknown keys are errors (typos must not be
@@ -125,11 +133,16 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| home().map(|h| h.join(".config")))
         .map(|dir| dir.join("gittensor-miner-agent").join("config.toml"));
-    [user, Some(PathBuf::from(SYSTEM_CONFIG))].into_iter().flatten().find(|p| p.is_file())
+    [user, Some(PathBuf::from(SYSTEM_CONFIG))]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
 }
 
 fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 fn expand_tilde(path: &str) -> PathBuf {
@@ -141,12 +154,18 @@ fn expand_tilde(path: &str) -> PathBuf {
 }
 
 pub fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
     parse(path, &text)
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), detail: e.to_string().trim_end().to_owned() })
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        detail: e.to_string().trim_end().to_owned(),
+    })
 }
 
 /// Loads the located file (if any) and applies the flags on top.
@@ -160,13 +179,23 @@ pub fn load(args: &CommonArgs) -> Result<Settings, ConfigError> {
 }
 
 /// Merges file and flags (flags win) and validates every value.
-pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Result<Settings, ConfigError> {
+pub fn resolve(
+    path: Option<PathBuf>,
+    file: ConfigFile,
+    args: &CommonArgs,
+) -> Result<Settings, ConfigError> {
     let file_origin = match &path {
         Some(p) => format!("config file {}", p.display()),
         None => "built-in defaults".to_owned(),
     };
     // Says where a value came from: the flag if given, else the file.
-    let origin = |flag_given: bool, flag: &str| if flag_given { format!("command-line flag --{flag}") } else { file_origin.clone() };
+    let origin = |flag_given: bool, flag: &str| {
+        if flag_given {
+            format!("command-line flag --{flag}")
+        } else {
+            file_origin.clone()
+        }
+    };
     let invalid = |origin: String, key: &str, problem: String, fix: &str| ConfigError::Invalid {
         origin,
         key: key.to_owned(),
@@ -182,7 +211,11 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
         } else if let Some(url) = &file.rpc_url {
             (url.clone(), false, "rpc_url")
         } else {
-            (file.network.clone().unwrap_or_else(|| "finney".into()), false, "network")
+            (
+                file.network.clone().unwrap_or_else(|| "finney".into()),
+                false,
+                "network",
+            )
         };
         resolve_chain(&value).ok_or_else(|| {
             invalid(
@@ -196,15 +229,34 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
 
     let netuid = args.netuid.or(file.netuid).unwrap_or(74);
 
-    let wallet_name = args.wallet.clone().or(file.wallet).unwrap_or_else(|| "default".into());
-    let hotkey_name = args.hotkey.clone().or(file.hotkey).unwrap_or_else(|| "default".into());
-    for (name, value, flag_given) in [("wallet", &wallet_name, args.wallet.is_some()), ("hotkey", &hotkey_name, args.hotkey.is_some())] {
+    let wallet_name = args
+        .wallet
+        .clone()
+        .or(file.wallet)
+        .unwrap_or_else(|| "default".into());
+    let hotkey_name = args
+        .hotkey
+        .clone()
+        .or(file.hotkey)
+        .unwrap_or_else(|| "default".into());
+    for (name, value, flag_given) in [
+        ("wallet", &wallet_name, args.wallet.is_some()),
+        ("hotkey", &hotkey_name, args.hotkey.is_some()),
+    ] {
         if value.is_empty() || value.contains('/') || value == ".." {
-            return Err(invalid(origin(flag_given, name), name, format!("is {value:?}"), "give the bare name of the wallet or hotkey, not a path"));
+            return Err(invalid(
+                origin(flag_given, name),
+                name,
+                format!("is {value:?}"),
+                "give the bare name of the wallet or hotkey, not a path",
+            ));
         }
     }
     let wallets_dir = expand_tilde(
-        args.wallets_dir.as_deref().or(file.wallets_dir.as_deref()).unwrap_or("~/.bittensor/wallets"),
+        args.wallets_dir
+            .as_deref()
+            .or(file.wallets_dir.as_deref())
+            .unwrap_or("~/.bittensor/wallets"),
     );
     let hotkey_file = match args.hotkey_file.as_deref().or(file.hotkey_file.as_deref()) {
         Some(explicit) => expand_tilde(explicit),
@@ -213,26 +265,52 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
 
     let min_vtrust = args.min_vtrust.or(file.min_vtrust).unwrap_or(0.25);
     if !(0.0..=1.0).contains(&min_vtrust) {
-        return Err(invalid(origin(args.min_vtrust.is_some(), "min-vtrust"), "min_vtrust", format!("is {min_vtrust}"), "use a number from 0 to 1 (default 0.25)"));
+        return Err(invalid(
+            origin(args.min_vtrust.is_some(), "min-vtrust"),
+            "min_vtrust",
+            format!("is {min_vtrust}"),
+            "use a number from 0 to 1 (default 0.25)",
+        ));
     }
     let min_stake = args.min_stake.or(file.min_stake).unwrap_or(15_000.0);
     if !(min_stake.is_finite() && min_stake >= 0.0) {
-        return Err(invalid(origin(args.min_stake.is_some(), "min-stake"), "min_stake", format!("is {min_stake}"), "use a non-negative amount of α (default 15000)"));
+        return Err(invalid(
+            origin(args.min_stake.is_some(), "min-stake"),
+            "min_stake",
+            format!("is {min_stake}"),
+            "use a non-negative amount of α (default 15000)",
+        ));
     }
 
-    let seconds = |key: &str, value: Option<f64>, default: f64, max: f64| -> Result<Duration, ConfigError> {
-        let v = value.unwrap_or(default);
-        if !(v.is_finite() && v > 0.0 && v <= max) {
-            return Err(invalid(file_origin.clone(), key, format!("is {v}"), &format!("use a number of seconds above 0 and at most {max}")));
-        }
-        Ok(Duration::from_secs_f64(v))
-    };
+    let seconds =
+        |key: &str, value: Option<f64>, default: f64, max: f64| -> Result<Duration, ConfigError> {
+            let v = value.unwrap_or(default);
+            if !(v.is_finite() && v > 0.0 && v <= max) {
+                return Err(invalid(
+                    file_origin.clone(),
+                    key,
+                    format!("is {v}"),
+                    &format!("use a number of seconds above 0 and at most {max}"),
+                ));
+            }
+            Ok(Duration::from_secs_f64(v))
+        };
     let check_timeout = seconds("check_timeout_secs", file.check_timeout_secs, 15.0, 600.0)?;
-    let broadcast_timeout = seconds("broadcast_timeout_secs", file.broadcast_timeout_secs, 30.0, 600.0)?;
+    let broadcast_timeout = seconds(
+        "broadcast_timeout_secs",
+        file.broadcast_timeout_secs,
+        30.0,
+        600.0,
+    )?;
 
     let max_concurrency = file.max_concurrency.unwrap_or(32);
     if !(1..=1024).contains(&max_concurrency) {
-        return Err(invalid(file_origin.clone(), "max_concurrency", format!("is {max_concurrency}"), "use a number from 1 to 1024 (default 32)"));
+        return Err(invalid(
+            file_origin.clone(),
+            "max_concurrency",
+            format!("is {max_concurrency}"),
+            "use a number from 1 to 1024 (default 32)",
+        ));
     }
 
     let github_api_url = args
@@ -242,15 +320,28 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
         .unwrap_or_else(|| "https://api.github.com".into())
         .trim_end_matches('/')
         .to_owned();
-    if reqwest::Url::parse(&github_api_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
-        return Err(invalid(origin(args.github_api_url.is_some(), "github-api-url"), "github_api_url", format!("is {github_api_url:?}"), "use an http(s) URL such as https://api.github.com"));
+    if reqwest::Url::parse(&github_api_url)
+        .map(|u| !matches!(u.scheme(), "http" | "https"))
+        .unwrap_or(true)
+    {
+        return Err(invalid(
+            origin(args.github_api_url.is_some(), "github-api-url"),
+            "github_api_url",
+            format!("is {github_api_url:?}"),
+            "use an http(s) URL such as https://api.github.com",
+        ));
     }
 
     let pat = file.pat.unwrap_or_default();
     let pat_store = pat.store.unwrap_or(KeyringStore::Auto);
     let pat_account = pat.account.unwrap_or_else(|| "default".into());
     if pat_account.is_empty() {
-        return Err(invalid(file_origin.clone(), "pat.account", "is empty".into(), "name the keyring account, e.g. \"default\""));
+        return Err(invalid(
+            file_origin.clone(),
+            "pat.account",
+            "is empty".into(),
+            "name the keyring account, e.g. \"default\"",
+        ));
     }
 
     let retry = file.retry.unwrap_or_default();
@@ -258,14 +349,33 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
     let cap = seconds("retry.max_secs", retry.max_secs, 60.0, 86_400.0)?;
     let factor = retry.factor.unwrap_or(2.0);
     if !(factor.is_finite() && (1.0..=10.0).contains(&factor)) {
-        return Err(invalid(file_origin.clone(), "retry.factor", format!("is {factor}"), "use a growth factor from 1 to 10 (default 2)"));
+        return Err(invalid(
+            file_origin.clone(),
+            "retry.factor",
+            format!("is {factor}"),
+            "use a growth factor from 1 to 10 (default 2)",
+        ));
     }
     if cap < base {
-        return Err(invalid(file_origin.clone(), "retry.max_secs", format!("({}) is below retry.base_secs ({})", cap.as_secs_f64(), base.as_secs_f64()), "make the cap at least the base delay"));
+        return Err(invalid(
+            file_origin.clone(),
+            "retry.max_secs",
+            format!(
+                "({}) is below retry.base_secs ({})",
+                cap.as_secs_f64(),
+                base.as_secs_f64()
+            ),
+            "make the cap at least the base delay",
+        ));
     }
     let post_budget = match args.retry_budget_secs {
         Some(v) => seconds("retry.post_budget_secs", Some(v), 120.0, 86_400.0)?,
-        None => seconds("retry.post_budget_secs", retry.post_budget_secs, 120.0, 86_400.0)?,
+        None => seconds(
+            "retry.post_budget_secs",
+            retry.post_budget_secs,
+            120.0,
+            86_400.0,
+        )?,
     };
 
     let static_validators = match file.validators {
@@ -294,14 +404,22 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
 }
 
 fn resolve_chain(value: &str) -> Option<Chain> {
-    let named = |network: &str, endpoint: &str| Some(Chain { network: network.into(), endpoint: endpoint.into() });
+    let named = |network: &str, endpoint: &str| {
+        Some(Chain {
+            network: network.into(),
+            endpoint: endpoint.into(),
+        })
+    };
     match value.to_ascii_lowercase().as_str() {
         "finney" => named("finney", FINNEY),
         "test" => named("test", TESTNET),
         "local" => named("local", LOCAL),
         _ => {
             let url = reqwest::Url::parse(value).ok()?;
-            (matches!(url.scheme(), "ws" | "wss") && url.host().is_some()).then(|| Chain { network: "custom".into(), endpoint: value.into() })
+            (matches!(url.scheme(), "ws" | "wss") && url.host().is_some()).then(|| Chain {
+                network: "custom".into(),
+                endpoint: value.into(),
+            })
         }
     }
 }
@@ -310,21 +428,53 @@ fn static_targets(origin: &str, list: Vec<StaticValidator>) -> Result<Vec<Target
     let mut targets: Vec<Target> = Vec::with_capacity(list.len());
     for (i, v) in list.into_iter().enumerate() {
         let key = |field: &str| format!("validators[{i}].{field}");
-        let invalid = |field: &str, problem: String, fix: &str| ConfigError::Invalid { origin: origin.to_owned(), key: key(field), problem, fix: fix.to_owned() };
+        let invalid = |field: &str, problem: String, fix: &str| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key: key(field),
+            problem,
+            fix: fix.to_owned(),
+        };
         if !wallet::is_ss58(&v.hotkey) {
-            return Err(invalid("hotkey", format!("is {:?}", v.hotkey), "use the validator hotkey's SS58 address (5…)"));
+            return Err(invalid(
+                "hotkey",
+                format!("is {:?}", v.hotkey),
+                "use the validator hotkey's SS58 address (5…)",
+            ));
         }
-        let ip: IpAddr = v.ip.parse().map_err(|_| invalid("ip", format!("is {:?}", v.ip), "use an IPv4 or IPv6 address"))?;
+        let ip: IpAddr = v.ip.parse().map_err(|_| {
+            invalid(
+                "ip",
+                format!("is {:?}", v.ip),
+                "use an IPv4 or IPv6 address",
+            )
+        })?;
         if ip.is_unspecified() {
-            return Err(invalid("ip", format!("is {ip}"), "a validator that serves no axon cannot be probed; remove it"));
+            return Err(invalid(
+                "ip",
+                format!("is {ip}"),
+                "a validator that serves no axon cannot be probed; remove it",
+            ));
         }
         if v.port == 0 {
-            return Err(invalid("port", "is 0".into(), "use the validator's axon port"));
+            return Err(invalid(
+                "port",
+                "is 0".into(),
+                "use the validator's axon port",
+            ));
         }
         if targets.iter().any(|t| t.uid == v.uid) {
-            return Err(invalid("uid", format!("{} appears twice", v.uid), "list each validator uid once"));
+            return Err(invalid(
+                "uid",
+                format!("{} appears twice", v.uid),
+                "list each validator uid once",
+            ));
         }
-        targets.push(Target { uid: v.uid, hotkey: v.hotkey, ip, port: v.port });
+        targets.push(Target {
+            uid: v.uid,
+            hotkey: v.hotkey,
+            ip,
+            port: v.port,
+        });
     }
     Ok(targets)
 }
@@ -343,8 +493,13 @@ mod tests {
         let s = resolve(None, ConfigFile::default(), &CommonArgs::default()).unwrap();
         assert_eq!(s.chain.endpoint, FINNEY);
         assert_eq!((s.netuid, s.min_vtrust, s.min_stake), (74, 0.25, 15_000.0));
-        assert_eq!((s.check_timeout, s.broadcast_timeout), (Duration::from_secs(15), Duration::from_secs(30)));
-        assert!(s.hotkey_file.ends_with(".bittensor/wallets/default/hotkeys/default"));
+        assert_eq!(
+            (s.check_timeout, s.broadcast_timeout),
+            (Duration::from_secs(15), Duration::from_secs(30))
+        );
+        assert!(s
+            .hotkey_file
+            .ends_with(".bittensor/wallets/default/hotkeys/default"));
         assert_eq!(s.github_api_url, "https://api.github.com");
         assert!(s.static_validators.is_none());
     }
@@ -364,27 +519,47 @@ mod tests {
             min_stake: Some(10.0),
             ..Default::default()
         };
-        let s = resolve_text("network = \"local\"\nnetuid = 74\nwallet = \"bob\"\nmin_stake = 99\n", &args).unwrap();
+        let s = resolve_text(
+            "network = \"local\"\nnetuid = 74\nwallet = \"bob\"\nmin_stake = 99\n",
+            &args,
+        )
+        .unwrap();
         assert_eq!(s.chain.endpoint, TESTNET);
         assert_eq!((s.netuid, s.min_stake), (2, 10.0));
         assert_eq!(s.wallet_label, "alice/default");
-        let rpc = CommonArgs { rpc_url: Some("ws://10.0.0.1:9944".into()), network: Some("test".into()), ..Default::default() };
-        assert_eq!(resolve_text("", &rpc).unwrap().chain.endpoint, "ws://10.0.0.1:9944");
+        let rpc = CommonArgs {
+            rpc_url: Some("ws://10.0.0.1:9944".into()),
+            network: Some("test".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_text("", &rpc).unwrap().chain.endpoint,
+            "ws://10.0.0.1:9944"
+        );
     }
 
     #[test]
     fn unknown_keys_are_errors_naming_file_and_key() {
-        let err = resolve_text("min_vtrst = 0.3\n", &CommonArgs::default()).unwrap_err().to_string();
-        assert!(err.contains("/etc/gittensor-miner-agent/config.toml"), "{err}");
+        let err = resolve_text("min_vtrst = 0.3\n", &CommonArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/etc/gittensor-miner-agent/config.toml"),
+            "{err}"
+        );
         assert!(err.contains("min_vtrst"), "{err}");
         assert!(err.contains("config.example.toml"), "{err}");
     }
 
     #[test]
     fn wrong_types_are_errors_naming_the_key() {
-        let err = resolve_text("netuid = \"seventy-four\"\n", &CommonArgs::default()).unwrap_err().to_string();
+        let err = resolve_text("netuid = \"seventy-four\"\n", &CommonArgs::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("netuid"), "{err}");
-        let err = resolve_text("[pat]\nstore = \"vault\"\n", &CommonArgs::default()).unwrap_err().to_string();
+        let err = resolve_text("[pat]\nstore = \"vault\"\n", &CommonArgs::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("store") && err.contains("keyutils"), "{err}");
     }
 
@@ -405,16 +580,26 @@ mod tests {
             ("wallet = \"../x\"\n", "wallet", "bare name"),
         ];
         for (text, key, fix) in cases {
-            let err = resolve_text(text, &CommonArgs::default()).unwrap_err().to_string();
-            assert!(err.contains(key) && err.contains(fix), "{text:?} gave {err}");
+            let err = resolve_text(text, &CommonArgs::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(key) && err.contains(fix),
+                "{text:?} gave {err}"
+            );
             assert!(err.contains("config.toml"), "{err}");
         }
     }
 
     #[test]
     fn a_bad_flag_is_blamed_on_the_flag() {
-        let args = CommonArgs { min_vtrust: Some(2.0), ..Default::default() };
-        let err = resolve(None, ConfigFile::default(), &args).unwrap_err().to_string();
+        let args = CommonArgs {
+            min_vtrust: Some(2.0),
+            ..Default::default()
+        };
+        let err = resolve(None, ConfigFile::default(), &args)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--min-vtrust"), "{err}");
     }
 
@@ -425,6 +610,9 @@ mod tests {
             &CommonArgs::default(),
         )
         .unwrap();
-        assert_eq!(s.static_validators.unwrap()[0].ip, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            s.static_validators.unwrap()[0].ip,
+            "::1".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -9,7 +9,12 @@ use crate::secrets::Pat;
 use crate::synapse::{self, BroadcastAnswer, CheckAnswer};
 use crate::transport::{Target, Transport};
 
-pub async fn check_all<T: Transport>(transport: &T, targets: &[Target], timeout: Duration, concurrency: usize) -> Vec<CheckAnswer> {
+pub async fn check_all<T: Transport>(
+    transport: &T,
+    targets: &[Target],
+    timeout: Duration,
+    concurrency: usize,
+) -> Vec<CheckAnswer> {
     let call = synapse::pat_check_call(timeout);
     stream::iter(targets)
         .map(|target| {

@@ -38,8 +38,13 @@ impl PostOutcome {
 
     /// Covered: it accepted the PAT, or says it holds a valid one.
     pub fn covered(&self) -> bool {
-        self.broadcast.as_ref().is_some_and(|b| b.accepted == Some(true))
-            || self.check.as_ref().is_some_and(|c| c.status == CheckStatus::Valid)
+        self.broadcast
+            .as_ref()
+            .is_some_and(|b| b.accepted == Some(true))
+            || self
+                .check
+                .as_ref()
+                .is_some_and(|c| c.status == CheckStatus::Valid)
     }
 
     fn latest(&self) -> (Option<&BroadcastAnswer>, Option<&CheckAnswer>) {
@@ -53,7 +58,9 @@ impl PostOutcome {
     fn status(&self) -> &'static str {
         match self.latest() {
             (Some(b), _) => b.status.label(),
-            (None, Some(c)) if c.status == CheckStatus::Valid && self.broadcast.is_none() => "already valid",
+            (None, Some(c)) if c.status == CheckStatus::Valid && self.broadcast.is_none() => {
+                "already valid"
+            }
             (None, Some(c)) => c.status.label(),
             (None, None) => "not probed",
         }
@@ -89,7 +96,9 @@ impl PostOutcome {
 
 fn new_table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(headers.iter().map(Cell::new));
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(headers.iter().map(Cell::new));
     if let Some(column) = table.column_mut(0) {
         column.set_cell_alignment(CellAlignment::Right);
     }
@@ -110,7 +119,10 @@ pub fn check_table(rows: &[(Target, CheckAnswer)]) -> String {
 }
 
 pub fn check_summary(rows: &[(Target, CheckAnswer)]) -> String {
-    let valid = rows.iter().filter(|(_, a)| a.status == CheckStatus::Valid).count();
+    let valid = rows
+        .iter()
+        .filter(|(_, a)| a.status == CheckStatus::Valid)
+        .count();
     format!("{valid}/{} validators have a valid PAT stored.", rows.len())
 }
 
@@ -120,13 +132,22 @@ pub fn skipped_table(skipped: &[Skipped]) -> Option<String> {
     }
     let mut table = new_table(&["UID", "vtrust", "stake (α)", "Reason"]);
     for s in skipped {
-        table.add_row(vec![s.uid.to_string(), format!("{:.4}", s.vtrust), format!("{:.0}", s.stake), s.reasons.join("; ")]);
+        table.add_row(vec![
+            s.uid.to_string(),
+            format!("{:.4}", s.vtrust),
+            format!("{:.0}", s.stake),
+            s.reasons.join("; "),
+        ]);
     }
     Some(format!("Skipped validators\n{table}"))
 }
 
 pub fn check_json(rows: &[(Target, CheckAnswer)], skipped: &[Skipped]) -> Value {
-    let count = |category: &str| rows.iter().filter(|(_, a)| a.reference_category() == category).count();
+    let count = |category: &str| {
+        rows.iter()
+            .filter(|(_, a)| a.reference_category() == category)
+            .count()
+    };
     let valid = count("valid");
     let results: Vec<Value> = rows
         .iter()
@@ -186,7 +207,10 @@ pub fn post_table(rows: &[(Target, PostOutcome)]) -> String {
 pub fn post_summary(rows: &[(Target, PostOutcome)]) -> String {
     let covered = rows.iter().filter(|(_, o)| o.covered()).count();
     let sent = rows.iter().filter(|(_, o)| o.broadcast.is_some()).count();
-    format!("{covered}/{} validators hold your PAT (sent to {sent}).", rows.len())
+    format!(
+        "{covered}/{} validators hold your PAT (sent to {sent}).",
+        rows.len()
+    )
 }
 
 pub fn post_json(rows: &[(Target, PostOutcome)], skipped: &[Skipped], github_login: &str) -> Value {
@@ -231,4 +255,11 @@ pub fn post_json(rows: &[(Target, PostOutcome)], skipped: &[Skipped], github_log
 /// The reference's error envelope: `{"success": false, "error": {"type", "message"}}`.
 pub fn error_json(error_type: &str, message: &str) -> Value {
     json!({ "success": false, "error": { "type": error_type, "message": message } })
+}
+
+/// Prints to stdout; a closed pipe (`… | head`) is not an error worth a panic.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }

@@ -98,7 +98,10 @@ pub enum SecretError {
 /// Where a PAT was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatSource {
-    Keyring { store: KeyringStore, account: String },
+    Keyring {
+        store: KeyringStore,
+        account: String,
+    },
     Environment,
 }
 
@@ -106,7 +109,10 @@ impl fmt::Display for PatSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PatSource::Keyring { store, account } => {
-                write!(f, "{store} keyring (service {KEYRING_SERVICE}, account {account})")
+                write!(
+                    f,
+                    "{store} keyring (service {KEYRING_SERVICE}, account {account})"
+                )
             }
             PatSource::Environment => write!(f, "environment variable {PAT_ENV}"),
         }
@@ -137,11 +143,18 @@ impl PatKeyring {
                 }
             },
         };
-        Ok(PatKeyring { store_kind, store, account: account.to_owned() })
+        Ok(PatKeyring {
+            store_kind,
+            store,
+            account: account.to_owned(),
+        })
     }
 
     pub fn source(&self) -> PatSource {
-        PatSource::Keyring { store: self.store_kind, account: self.account.clone() }
+        PatSource::Keyring {
+            store: self.store_kind,
+            account: self.account.clone(),
+        }
     }
 
     fn entry(&self) -> Result<Entry, SecretError> {
@@ -149,7 +162,10 @@ impl PatKeyring {
     }
 
     fn failed(&self, e: keyring_core::Error) -> SecretError {
-        SecretError::Keyring { store: self.store_kind, detail: e.to_string() }
+        SecretError::Keyring {
+            store: self.store_kind,
+            detail: e.to_string(),
+        }
     }
 
     /// `Ok(None)` when the store holds no PAT for this account.
@@ -165,7 +181,9 @@ impl PatKeyring {
     }
 
     pub fn set(&self, pat: &Pat) -> Result<(), SecretError> {
-        self.entry()?.set_password(pat.expose()).map_err(|e| self.failed(e))
+        self.entry()?
+            .set_password(pat.expose())
+            .map_err(|e| self.failed(e))
     }
 
     /// `Ok(false)` when there was nothing to delete.
@@ -188,13 +206,19 @@ fn open_secret_service() -> Result<Arc<CredentialStore>, SecretError> {
     }
     zbus_secret_service_keyring_store::Store::new()
         .map(|s| s as Arc<CredentialStore>)
-        .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::SecretService, detail: e.to_string() })
+        .map_err(|e| SecretError::StoreUnavailable {
+            store: KeyringStore::SecretService,
+            detail: e.to_string(),
+        })
 }
 
 fn open_keyutils() -> Result<Arc<CredentialStore>, SecretError> {
     linux_keyutils_keyring_store::Store::new()
         .map(|s| s as Arc<CredentialStore>)
-        .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::Keyutils, detail: e.to_string() })
+        .map_err(|e| SecretError::StoreUnavailable {
+            store: KeyringStore::Keyutils,
+            detail: e.to_string(),
+        })
 }
 
 /// The one-shot commands' lookup: the keyring first, then `GITTENSOR_MINER_PAT` with a
@@ -233,8 +257,14 @@ mod tests {
 
     #[test]
     fn pasted_whitespace_is_trimmed_but_inner_whitespace_refused() {
-        assert_eq!(Pat::new("  ghp_token123\n").unwrap().expose(), "ghp_token123");
+        assert_eq!(
+            Pat::new("  ghp_token123\n").unwrap().expose(),
+            "ghp_token123"
+        );
         assert!(matches!(Pat::new(" \n"), Err(SecretError::Empty)));
-        assert!(matches!(Pat::new("ghp_a b"), Err(SecretError::BadCharacters)));
+        assert!(matches!(
+            Pat::new("ghp_a b"),
+            Err(SecretError::BadCharacters)
+        ));
     }
 }

@@ -8,9 +8,15 @@ use tracing_subscriber::{fmt, EnvFilter};
 /// systemd sets `JOURNAL_STREAM=<dev>:<inode>` for a service whose stderr is the journal.
 fn stderr_is_journal() -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else { return false };
-    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else { return false };
-    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else { return false };
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
     dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
 
@@ -26,11 +32,18 @@ pub fn init(verbosity: u8) {
     let registry = tracing_subscriber::registry().with(filter);
     if stderr_is_journal() {
         if let Ok(journald) = tracing_journald::layer() {
-            registry.with(journald.with_syslog_identifier("gittensor-miner-agent".into())).init();
+            registry
+                .with(journald.with_syslog_identifier("gittensor-miner-agent".into()))
+                .init();
             return;
         }
     }
     registry
-        .with(fmt::layer().with_writer(std::io::stderr).with_target(false).compact())
+        .with(
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .compact(),
+        )
         .init();
 }

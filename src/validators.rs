@@ -29,15 +29,29 @@ pub enum DiscoverError {
     #[error("no validators configured: add [[validators]] tables (uid, hotkey, ip, port) to the config; reading them from the chain ({endpoint}) is not built yet")]
     NoSource { endpoint: String },
     #[error("no validator passed min_vtrust={min_vtrust} / min_stake={min_stake} α ({skipped} high-vtrust uid(s) skipped); lower the thresholds or check the network")]
-    NoneEligible { min_vtrust: f64, min_stake: f64, skipped: usize },
+    NoneEligible {
+        min_vtrust: f64,
+        min_stake: f64,
+        skipped: usize,
+    },
 }
 
 pub async fn discover(settings: &Settings) -> Result<ValidatorSet, DiscoverError> {
     match &settings.static_validators {
         Some(list) => {
-            let origin = settings.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            Ok(ValidatorSet { eligible: list.clone(), skipped: vec![], source: format!("static list in {origin}") })
+            let origin = settings
+                .config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            Ok(ValidatorSet {
+                eligible: list.clone(),
+                skipped: vec![],
+                source: format!("static list in {origin}"),
+            })
         }
-        None => Err(DiscoverError::NoSource { endpoint: settings.chain.endpoint.clone() }),
+        None => Err(DiscoverError::NoSource {
+            endpoint: settings.chain.endpoint.clone(),
+        }),
     }
 }

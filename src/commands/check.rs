@@ -11,21 +11,34 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let (settings, validators) = (&prepared.settings, &prepared.validators);
     tracing::info!(validators = validators.eligible.len(), source = %validators.source, "checking validators");
 
-    let answers = probe::check_all(&prepared.dendrite, &validators.eligible, settings.check_timeout, settings.max_concurrency).await;
+    let answers = probe::check_all(
+        &prepared.dendrite,
+        &validators.eligible,
+        settings.check_timeout,
+        settings.max_concurrency,
+    )
+    .await;
     let rows: Vec<_> = validators.eligible.iter().cloned().zip(answers).collect();
     warn_about_our_side(rows.iter().map(|(_, a)| a.status));
 
     if args.json {
-        println!("{:#}", report::check_json(&rows, &validators.skipped));
+        report::emit(&format!(
+            "{:#}",
+            report::check_json(&rows, &validators.skipped)
+        ));
     } else {
-        println!("{}", report::check_table(&rows));
-        println!("\n{}", report::check_summary(&rows));
+        report::emit(&report::check_table(&rows));
+        report::emit(&format!("\n{}", report::check_summary(&rows)));
         if let Some(skipped) = report::skipped_table(&validators.skipped) {
-            println!("\n{skipped}");
+            report::emit(&format!("\n{skipped}"));
         }
     }
     let covered = rows.iter().all(|(_, a)| a.status == CheckStatus::Valid);
-    Ok(if covered { exit::COVERED } else { exit::PARTIAL_COVERAGE })
+    Ok(if covered {
+        exit::COVERED
+    } else {
+        exit::PARTIAL_COVERAGE
+    })
 }
 
 /// Problems on our side explain many validators' refusals at once: say so once, plainly.
@@ -45,6 +58,9 @@ pub(crate) fn warn_about_our_side(statuses: impl Iterator<Item = CheckStatus>) {
         );
     }
     if count(CheckStatus::Refused) > 0 {
-        tracing::warn!(validators = count(CheckStatus::Refused), "validators refused our signed request (401/400)");
+        tracing::warn!(
+            validators = count(CheckStatus::Refused),
+            "validators refused our signed request (401/400)"
+        );
     }
 }

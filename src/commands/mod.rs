@@ -22,7 +22,9 @@ pub async fn run(cli: Cli) -> u8 {
     let json = match &cli.command {
         Command::Check(a) => a.json,
         Command::Post(a) => a.json,
-        Command::Pat { command: crate::cli::PatCommand::Status { json, .. } } => *json,
+        Command::Pat {
+            command: crate::cli::PatCommand::Status { json, .. },
+        } => *json,
         Command::Pat { .. } => false,
     };
     let result = match cli.command {
@@ -34,7 +36,10 @@ pub async fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(e) => {
             if json {
-                println!("{}", report::error_json("cli_error", &format!("{e:#}")));
+                report::emit(&format!(
+                    "{}",
+                    report::error_json("cli_error", &format!("{e:#}"))
+                ));
             }
             eprintln!("error: {e:#}");
             exit::COULD_NOT_RUN
@@ -62,7 +67,11 @@ pub(crate) async fn prepare(common: &CommonArgs) -> anyhow::Result<Prepared> {
         });
     }
     let dendrite = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;
-    Ok(Prepared { settings, dendrite, validators })
+    Ok(Prepared {
+        settings,
+        dendrite,
+        validators,
+    })
 }
 
 /// The keyring, then the environment. Keyring calls block (D-Bus, syscalls).

@@ -11,6 +11,7 @@ use crate::cli::{CommonArgs, PatCommand};
 use crate::config;
 use crate::exit;
 use crate::github::{GitHub, PatVerdict};
+use crate::report;
 use crate::secrets::{Pat, PatKeyring};
 
 pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
@@ -24,13 +25,18 @@ pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
 fn read_pat(from_stdin: bool) -> anyhow::Result<Pat> {
     let raw = if from_stdin {
         let mut raw = Zeroizing::new(String::new());
-        std::io::stdin().read_to_string(&mut raw).context("cannot read the PAT from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut raw)
+            .context("cannot read the PAT from standard input")?;
         raw
     } else {
         if !std::io::stdin().is_terminal() {
             bail!("no terminal to prompt on: pipe the PAT in with `pat set --stdin`");
         }
-        Zeroizing::new(rpassword::prompt_password("GitHub personal access token (input hidden): ").context("cannot read the PAT from the terminal")?)
+        Zeroizing::new(
+            rpassword::prompt_password("GitHub personal access token (input hidden): ")
+                .context("cannot read the PAT from the terminal")?,
+        )
     };
     Ok(Pat::new(&raw)?)
 }
@@ -54,9 +60,12 @@ async fn set(common: &CommonArgs, from_stdin: bool) -> anyhow::Result<u8> {
     let source = keyring.source();
     let stored = pat.clone();
     tokio::task::spawn_blocking(move || keyring.set(&stored)).await??;
-    println!("Stored PAT {} for GitHub user @{login} in the {source}.", pat.masked());
+    report::emit(&format!(
+        "Stored PAT {} for GitHub user @{login} in the {source}.",
+        pat.masked()
+    ));
     if let Some(expires) = expires {
-        println!("GitHub says it expires {expires}.");
+        report::emit(&format!("GitHub says it expires {expires}."));
     }
     Ok(exit::COVERED)
 }
@@ -66,16 +75,26 @@ async fn status(common: &CommonArgs, json: bool) -> anyhow::Result<u8> {
     let (pat, source) = super::load_pat(&settings).await?;
     let verdict = GitHub::new(&settings.github_api_url)?.validate(&pat).await;
     if json {
-        println!("{:#}", json!({ "source": source.to_string(), "pat": pat.masked(), "github": verdict }));
+        report::emit(&format!(
+            "{:#}",
+            json!({ "source": source.to_string(), "pat": pat.masked(), "github": verdict })
+        ));
     } else {
-        println!("PAT {} found in the {source}.", pat.masked());
+        report::emit(&format!("PAT {} found in the {source}.", pat.masked()));
         match &verdict {
             PatVerdict::Valid { login, expires, .. } => {
-                println!("GitHub accepts it: user @{login}.");
-                println!("Expires: {}.", expires.as_deref().unwrap_or("never (no expiry reported)"));
+                report::emit(&format!("GitHub accepts it: user @{login}."));
+                report::emit(&format!(
+                    "Expires: {}.",
+                    expires.as_deref().unwrap_or("never (no expiry reported)")
+                ));
             }
-            PatVerdict::Rejected { reason } => println!("GitHub REJECTS it: {reason}. Store a new one with `pat set`."),
-            PatVerdict::Unavailable { reason } => println!("Could not ask GitHub: {reason}."),
+            PatVerdict::Rejected { reason } => report::emit(&format!(
+                "GitHub REJECTS it: {reason}. Store a new one with `pat set`."
+            )),
+            PatVerdict::Unavailable { reason } => {
+                report::emit(&format!("Could not ask GitHub: {reason}."))
+            }
         }
     }
     Ok(match verdict {
@@ -88,9 +107,9 @@ async fn delete(common: &CommonArgs) -> anyhow::Result<u8> {
     let keyring = open_keyring(common).await?;
     let source = keyring.source();
     if tokio::task::spawn_blocking(move || keyring.delete()).await?? {
-        println!("Deleted the PAT from the {source}.");
+        report::emit(&format!("Deleted the PAT from the {source}."));
     } else {
-        println!("No PAT was stored in the {source}.");
+        report::emit(&format!("No PAT was stored in the {source}."));
     }
     Ok(exit::COVERED)
 }

@@ -25,10 +25,12 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     let mut common = args.common.clone();
     common.retry_budget_secs = args.retry_budget;
     let prepared = super::prepare(&common).await?;
-    let (settings, validators, dendrite) = (&prepared.settings, &prepared.validators, &prepared.dendrite);
+    let (settings, validators, dendrite) =
+        (&prepared.settings, &prepared.validators, &prepared.dendrite);
 
     let (pat, source) = super::load_pat(settings).await?;
-    let github = GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
+    let github =
+        GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
     let login = match github.validate(&pat).await {
         PatVerdict::Valid { login, expires, .. } => {
             tracing::info!(pat = %pat.masked(), github_login = %login, expires = expires.as_deref().unwrap_or("never"), source = %source, "PAT is valid");
@@ -45,7 +47,11 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
 
     let targets = &validators.eligible;
     let mut outcomes = vec![PostOutcome::default(); targets.len()];
-    let first = if args.all { Step::Broadcast } else { Step::Check };
+    let first = if args.all {
+        Step::Broadcast
+    } else {
+        Step::Check
+    };
     let mut steps = vec![first; targets.len()];
     let deadline = Instant::now() + settings.post_budget;
     let mut attempt = 0;
@@ -53,7 +59,13 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     loop {
         let checking = indices(&steps, Step::Check);
         if !checking.is_empty() {
-            let answers = probe::check_all(dendrite, &pick(targets, &checking), settings.check_timeout, settings.max_concurrency).await;
+            let answers = probe::check_all(
+                dendrite,
+                &pick(targets, &checking),
+                settings.check_timeout,
+                settings.max_concurrency,
+            )
+            .await;
             for (&i, answer) in checking.iter().zip(answers) {
                 steps[i] = match decide::after_check(answer.status) {
                     Action::Covered { .. } => Step::Done,
@@ -73,7 +85,14 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
         let sending = indices(&steps, Step::Broadcast);
         if !sending.is_empty() {
             tracing::info!(validators = sending.len(), pat = %pat.masked(), "sending the PAT");
-            let answers = probe::broadcast_all(dendrite, &pick(targets, &sending), &pat, settings.broadcast_timeout, settings.max_concurrency).await;
+            let answers = probe::broadcast_all(
+                dendrite,
+                &pick(targets, &sending),
+                &pat,
+                settings.broadcast_timeout,
+                settings.max_concurrency,
+            )
+            .await;
             for (&i, answer) in sending.iter().zip(answers) {
                 steps[i] = match decide::after_broadcast(answer.status) {
                     Action::Covered { .. } => Step::Done,
@@ -97,23 +116,37 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
         let delay = settings.retry.delay_random(attempt);
         attempt += 1;
         if Instant::now() + delay > deadline {
-            tracing::warn!(validators = pending, "retry time is used up (raise it with --retry-budget or retry.post_budget_secs)");
+            tracing::warn!(
+                validators = pending,
+                "retry time is used up (raise it with --retry-budget or retry.post_budget_secs)"
+            );
             break;
         }
-        tracing::info!(validators = pending, retry_in_secs = delay.as_secs_f64(), attempt, "retrying validators that gave no usable answer");
+        tracing::info!(
+            validators = pending,
+            retry_in_secs = delay.as_secs_f64(),
+            attempt,
+            "retrying validators that gave no usable answer"
+        );
         tokio::time::sleep(delay).await;
     }
 
     let rows: Vec<(Target, PostOutcome)> = targets.iter().cloned().zip(outcomes).collect();
-    super::check::warn_about_our_side(rows.iter().filter_map(|(_, o)| o.check.as_ref().map(|c| c.status)));
+    super::check::warn_about_our_side(
+        rows.iter()
+            .filter_map(|(_, o)| o.check.as_ref().map(|c| c.status)),
+    );
     let covered = rows.iter().filter(|(_, o)| o.covered()).count();
     if args.json {
-        println!("{:#}", report::post_json(&rows, &validators.skipped, &login));
+        report::emit(&format!(
+            "{:#}",
+            report::post_json(&rows, &validators.skipped, &login)
+        ));
     } else {
-        println!("{}", report::post_table(&rows));
-        println!("\n{}", report::post_summary(&rows));
+        report::emit(&report::post_table(&rows));
+        report::emit(&format!("\n{}", report::post_summary(&rows)));
         if let Some(skipped) = report::skipped_table(&validators.skipped) {
-            println!("\n{skipped}");
+            report::emit(&format!("\n{skipped}"));
         }
     }
     if covered == rows.len() {
@@ -125,7 +158,12 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
 }
 
 fn indices(steps: &[Step], wanted: Step) -> Vec<usize> {
-    steps.iter().enumerate().filter(|(_, s)| **s == wanted).map(|(i, _)| i).collect()
+    steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| **s == wanted)
+        .map(|(i, _)| i)
+        .collect()
 }
 
 fn pick(targets: &[Target], indices: &[usize]) -> Vec<Target> {
@@ -138,8 +176,14 @@ fn alert_once(target: &Target, alert: Alert) {
             uid = target.uid, hotkey = %target.hotkey,
             "validator has pinned another GitHub account to this hotkey: re-sending cannot fix it; use the PAT of the GitHub account first registered, or deregister and re-register the hotkey"
         ),
-        Alert::ClockSkew => tracing::error!(uid = target.uid, hotkey = %target.hotkey, "validator refuses our requests as too old: fix this machine's clock (NTP)"),
-        Alert::Refused => tracing::warn!(uid = target.uid, hotkey = %target.hotkey, "validator refused our signed request"),
-        Alert::PatRejected => tracing::error!(uid = target.uid, hotkey = %target.hotkey, "GitHub rejects the PAT: store a new one with `pat set`"),
+        Alert::ClockSkew => {
+            tracing::error!(uid = target.uid, hotkey = %target.hotkey, "validator refuses our requests as too old: fix this machine's clock (NTP)")
+        }
+        Alert::Refused => {
+            tracing::warn!(uid = target.uid, hotkey = %target.hotkey, "validator refused our signed request")
+        }
+        Alert::PatRejected => {
+            tracing::error!(uid = target.uid, hotkey = %target.hotkey, "GitHub rejects the PAT: store a new one with `pat set`")
+        }
     }
 }

@@ -1,0 +1,111 @@
+//! Bad input from the operator: a clear error naming the culprit and the fix, exit 1, no panic.
+
+mod common;
+
+use common::*;
+
+fn config_with(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+const ONE_VALIDATOR: &str = "\n[[validators]]\nuid = 0\nhotkey = \"5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi\"\nip = \"127.0.0.1\"\nport = 9\n";
+
+#[test]
+fn an_unknown_config_key_names_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(&dir, "min_vtrst = 0.3\n");
+    let out = agent(&["check", "--config", &config], &[]);
+    assert_eq!(code(&out), 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&config) && err.contains("min_vtrst") && err.contains("config.example.toml"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn a_missing_config_file_given_explicitly_is_an_error() {
+    let out = agent(&["check", "--config", "/nonexistent/agent.toml"], &[]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out.stderr).contains("/nonexistent/agent.toml"));
+}
+
+#[test]
+fn a_missing_hotkey_file_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(
+        &dir,
+        &format!(
+            "wallets_dir = {:?}\nwallet = \"nope\"\n{ONE_VALIDATOR}",
+            dir.path()
+        ),
+    );
+    let out = agent(&["check", "--config", &config, "--json"], &[]);
+    assert_eq!(code(&out), 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("nope/hotkeys/default") && err.contains("does not exist"),
+        "{err}"
+    );
+    let json = stdout_json(&out);
+    assert_eq!(json["success"], false);
+    assert_eq!(json["error"]["type"], "cli_error");
+}
+
+#[test]
+fn an_encrypted_hotkey_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("hotkey");
+    std::fs::write(&keyfile, b"$NACL\x8f\x01\x02ciphertext").unwrap();
+    let config = config_with(&dir, &format!("hotkey_file = {keyfile:?}\n{ONE_VALIDATOR}"));
+    let out = agent(&["check", "--config", &config], &[]);
+    assert_eq!(code(&out), 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("is encrypted") && err.contains(keyfile.to_str().unwrap()),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreadable_hotkey_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("hotkey-dir");
+    std::fs::create_dir(&keyfile).unwrap(); // reading a directory fails like a permission error
+    let config = config_with(&dir, &format!("hotkey_file = {keyfile:?}\n{ONE_VALIDATOR}"));
+    let out = agent(&["check", "--config", &config], &[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        text(&out.stderr).contains("cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn post_without_any_pat_says_how_to_store_one() {
+    let emu = Emulator::start(1);
+    let config = emu.write_config("");
+    let out = agent(&["post", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        text(&out.stderr).contains("gittensor-miner-agent pat set"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(emu.counts("broadcasts"), [0]);
+}
+
+#[test]
+fn a_bad_flag_value_is_blamed_on_the_flag() {
+    let out = agent(&["check", "--min-vtrust", "7"], &[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        text(&out.stderr).contains("--min-vtrust"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,197 @@
+//! Test harness: real bittensor 10.3.1 axons (tests/emulator/emulator.py) and the built binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// The PAT the fake GitHub accepts in most tests. It must never appear in our output.
+pub const PAT: &str = "ghp_TestOnlyToken_9f8e7d6c5b4a";
+
+/// The Python that has `bittensor==10.3.1`: `$GMA_TEST_PYTHON`, else the repo's `.venv`
+/// (made by `scripts/test`). A missing one fails loudly: these tests must not skip.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("GMA_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with bittensor at {}: run `scripts/test`, which creates it",
+        venv.display()
+    );
+    venv
+}
+
+pub struct Emulator {
+    child: Child,
+    _stdin: ChildStdin,
+    pub info: Value,
+    pub dir: tempfile::TempDir,
+    http: reqwest::blocking::Client,
+}
+
+impl Emulator {
+    /// Starts `count` validators on 127.0.0.1, each a real `bittensor.Axon`, plus fake GitHub.
+    pub fn start(count: usize) -> Emulator {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator/emulator.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .arg("--validators")
+            .arg(count.to_string())
+            .arg("--dir")
+            .arg(dir.path().join("wallets"))
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the validator emulator");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining: bittensor logs to stdout, and a closed pipe makes it complain.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("emulator did not start within 120 s");
+        let info: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("emulator said {line:?}: {e}"));
+        let emulator = Emulator {
+            child,
+            _stdin: stdin,
+            info,
+            dir,
+            http: reqwest::blocking::Client::new(),
+        };
+        emulator.control(
+            json!({"op": "github_token", "token": PAT, "login": "octo-miner", "id": 4242}),
+        );
+        emulator
+    }
+
+    pub fn control(&self, op: Value) -> Value {
+        let url = self.info["control_url"].as_str().unwrap();
+        let response = self
+            .http
+            .post(url)
+            .json(&op)
+            .send()
+            .expect("emulator control API unreachable");
+        let status = response.status();
+        let body: Value = response.json().unwrap();
+        assert!(status.is_success(), "control {op} failed: {body}");
+        body
+    }
+
+    pub fn stats(&self) -> Value {
+        self.control(json!({"op": "stats"}))
+    }
+
+    /// Per-validator counter (`checks` or `broadcasts`), in uid order.
+    pub fn counts(&self, what: &str) -> Vec<u64> {
+        self.stats()["validators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v[what].as_u64().unwrap())
+            .collect()
+    }
+
+    /// Every validator already holds the miner's PAT.
+    pub fn preload(&self, uids: &[u64]) {
+        for uid in uids {
+            self.control(json!({"op": "preload", "uid": uid, "token": PAT}));
+        }
+    }
+
+    pub fn validator(&self, uid: usize) -> &Value {
+        &self.info["validators"][uid]
+    }
+
+    pub fn miner_hotkey_file(&self) -> String {
+        self.info["miner"]["hotkey_file"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A config naming the emulated validators as a static list, with `extra` TOML
+    /// appended to the top-level keys.
+    pub fn write_config(&self, extra: &str) -> PathBuf {
+        let mut text = format!(
+            "hotkey_file = {:?}\ngithub_api_url = {:?}\n{extra}\n[pat]\nstore = \"none\"\n",
+            self.miner_hotkey_file(),
+            self.info["github_url"].as_str().unwrap()
+        );
+        for v in self.info["validators"].as_array().unwrap() {
+            text.push_str(&format!(
+                "\n[[validators]]\nuid = {}\nhotkey = {}\nip = {}\nport = {}\n",
+                v["uid"], v["hotkey"], v["ip"], v["port"]
+            ));
+        }
+        let path = self.dir.path().join("agent.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the built binary with a clean environment: no user config, no stray PAT.
+pub fn agent(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gittensor-miner-agent"));
+    cmd.args(args)
+        .env_remove("GITTENSOR_MINER_PAT")
+        .env_remove("GITTENSOR_MINER_AGENT_CONFIG")
+        .env_remove("RUST_LOG")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("JOURNAL_STREAM")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("cannot run gittensor-miner-agent")
+}
+
+pub fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Everything the process wrote, for secret-leak assertions.
+pub fn all_output(output: &Output) -> String {
+    format!("{}{}", text(&output.stdout), text(&output.stderr))
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
