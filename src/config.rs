@@ -26,19 +26,11 @@ pub const LOCAL: &str = "ws://127.0.0.1:9944";
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}; check the path given to --config (or {CONFIG_ENV})")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid: {detail}\nEvery key is listed with a comment in config.example.toml.")]
     Parse { path: PathBuf, detail: String },
     #[error("{origin}: `{key}` {problem}; {fix}")]
-    Invalid {
-        origin: String,
-        key: String,
-        problem: String,
-        fix: String,
-    },
+    Invalid { origin: String, key: String, problem: String, fix: String },
 }
 
 /// The file's shape. Every key is optional; unknown keys are errors (typos must not be
@@ -47,7 +39,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub network: Option<String>,
-    pub rpc_url: Option<String>,
+    pub rpc_url: Option<OneOrMany>,
     pub netuid: Option<u16>,
     pub wallet: Option<String>,
     pub hotkey: Option<String>,
@@ -58,10 +50,29 @@ pub struct ConfigFile {
     pub check_timeout_secs: Option<f64>,
     pub broadcast_timeout_secs: Option<f64>,
     pub max_concurrency: Option<usize>,
+    pub chain_connect_timeout_secs: Option<f64>,
+    pub chain_call_timeout_secs: Option<f64>,
     pub github_api_url: Option<String>,
     pub pat: Option<PatSection>,
     pub retry: Option<RetrySection>,
     pub validators: Option<Vec<StaticValidator>>,
+}
+
+/// `rpc_url = "wss://…"` or `rpc_url = ["wss://a…", "wss://b…"]` (tried in order).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,11 +101,14 @@ pub struct StaticValidator {
 }
 
 /// The chain to read validators from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Chain {
     /// `finney`, `test`, `local`, or `custom`.
     pub network: String,
-    pub endpoint: String,
+    /// Tried in order; the next one when one fails.
+    pub endpoints: Vec<String>,
+    pub connect_timeout: Duration,
+    pub call_timeout: Duration,
 }
 
 /// Everything a command needs, resolved and validated once.
@@ -133,16 +147,11 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| home().map(|h| h.join(".config")))
         .map(|dir| dir.join("gittensor-miner-agent").join("config.toml"));
-    [user, Some(PathBuf::from(SYSTEM_CONFIG))]
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
+    [user, Some(PathBuf::from(SYSTEM_CONFIG))].into_iter().flatten().find(|p| p.is_file())
 }
 
 fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 fn expand_tilde(path: &str) -> PathBuf {
@@ -154,18 +163,14 @@ fn expand_tilde(path: &str) -> PathBuf {
 }
 
 pub fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
     parse(path, &text)
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        detail: e.to_string().trim_end().to_owned(),
-    })
+    toml::from_str(text)
+        .map_err(|e| ConfigError::Parse { path: path.to_owned(), detail: e.to_string().trim_end().to_owned() })
 }
 
 /// Loads the located file (if any) and applies the flags on top.
@@ -179,11 +184,7 @@ pub fn load(args: &CommonArgs) -> Result<Settings, ConfigError> {
 }
 
 /// Merges file and flags (flags win) and validates every value.
-pub fn resolve(
-    path: Option<PathBuf>,
-    file: ConfigFile,
-    args: &CommonArgs,
-) -> Result<Settings, ConfigError> {
+pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Result<Settings, ConfigError> {
     let file_origin = match &path {
         Some(p) => format!("config file {}", p.display()),
         None => "built-in defaults".to_owned(),
@@ -203,46 +204,45 @@ pub fn resolve(
         fix: fix.to_owned(),
     };
 
-    let chain = {
-        let (value, from_flag, key) = if let Some(url) = &args.rpc_url {
-            (url.clone(), true, "rpc_url")
-        } else if let Some(network) = &args.network {
-            (network.clone(), true, "network")
-        } else if let Some(url) = &file.rpc_url {
-            (url.clone(), false, "rpc_url")
-        } else {
-            (
-                file.network.clone().unwrap_or_else(|| "finney".into()),
-                false,
-                "network",
-            )
-        };
-        resolve_chain(&value).ok_or_else(|| {
+    let (values, from_flag, key) = if let Some(url) = &args.rpc_url {
+        (vec![url.clone()], true, "rpc_url")
+    } else if let Some(network) = &args.network {
+        (vec![network.clone()], true, "network")
+    } else if let Some(urls) = file.rpc_url.clone() {
+        (urls.into_vec(), false, "rpc_url")
+    } else {
+        (vec![file.network.clone().unwrap_or_else(|| "finney".into())], false, "network")
+    };
+    if values.is_empty() {
+        return Err(invalid(
+            origin(from_flag, "rpc-url"),
+            key,
+            "is an empty list".into(),
+            "give at least one ws:// or wss:// URL",
+        ));
+    }
+    let mut endpoints = Vec::with_capacity(values.len());
+    let mut network = "custom".to_owned();
+    for value in &values {
+        let (name, endpoint) = resolve_chain(value).ok_or_else(|| {
             invalid(
                 origin(from_flag, &key.replace('_', "-")),
                 key,
                 format!("is {value:?}"),
                 "use `finney`, `test`, `local`, or a ws:// or wss:// URL",
             )
-        })?
-    };
+        })?;
+        network = name;
+        endpoints.push(endpoint);
+    }
 
     let netuid = args.netuid.or(file.netuid).unwrap_or(74);
 
-    let wallet_name = args
-        .wallet
-        .clone()
-        .or(file.wallet)
-        .unwrap_or_else(|| "default".into());
-    let hotkey_name = args
-        .hotkey
-        .clone()
-        .or(file.hotkey)
-        .unwrap_or_else(|| "default".into());
-    for (name, value, flag_given) in [
-        ("wallet", &wallet_name, args.wallet.is_some()),
-        ("hotkey", &hotkey_name, args.hotkey.is_some()),
-    ] {
+    let wallet_name = args.wallet.clone().or(file.wallet).unwrap_or_else(|| "default".into());
+    let hotkey_name = args.hotkey.clone().or(file.hotkey).unwrap_or_else(|| "default".into());
+    for (name, value, flag_given) in
+        [("wallet", &wallet_name, args.wallet.is_some()), ("hotkey", &hotkey_name, args.hotkey.is_some())]
+    {
         if value.is_empty() || value.contains('/') || value == ".." {
             return Err(invalid(
                 origin(flag_given, name),
@@ -252,12 +252,8 @@ pub fn resolve(
             ));
         }
     }
-    let wallets_dir = expand_tilde(
-        args.wallets_dir
-            .as_deref()
-            .or(file.wallets_dir.as_deref())
-            .unwrap_or("~/.bittensor/wallets"),
-    );
+    let wallets_dir =
+        expand_tilde(args.wallets_dir.as_deref().or(file.wallets_dir.as_deref()).unwrap_or("~/.bittensor/wallets"));
     let hotkey_file = match args.hotkey_file.as_deref().or(file.hotkey_file.as_deref()) {
         Some(explicit) => expand_tilde(explicit),
         None => wallet::hotkey_path(&wallets_dir, &wallet_name, &hotkey_name),
@@ -282,26 +278,26 @@ pub fn resolve(
         ));
     }
 
-    let seconds =
-        |key: &str, value: Option<f64>, default: f64, max: f64| -> Result<Duration, ConfigError> {
-            let v = value.unwrap_or(default);
-            if !(v.is_finite() && v > 0.0 && v <= max) {
-                return Err(invalid(
-                    file_origin.clone(),
-                    key,
-                    format!("is {v}"),
-                    &format!("use a number of seconds above 0 and at most {max}"),
-                ));
-            }
-            Ok(Duration::from_secs_f64(v))
-        };
+    let seconds = |key: &str, value: Option<f64>, default: f64, max: f64| -> Result<Duration, ConfigError> {
+        let v = value.unwrap_or(default);
+        if !(v.is_finite() && v > 0.0 && v <= max) {
+            return Err(invalid(
+                file_origin.clone(),
+                key,
+                format!("is {v}"),
+                &format!("use a number of seconds above 0 and at most {max}"),
+            ));
+        }
+        Ok(Duration::from_secs_f64(v))
+    };
     let check_timeout = seconds("check_timeout_secs", file.check_timeout_secs, 15.0, 600.0)?;
-    let broadcast_timeout = seconds(
-        "broadcast_timeout_secs",
-        file.broadcast_timeout_secs,
-        30.0,
-        600.0,
-    )?;
+    let chain = Chain {
+        network: if endpoints.len() == 1 { network } else { "custom".into() },
+        endpoints,
+        connect_timeout: seconds("chain_connect_timeout_secs", file.chain_connect_timeout_secs, 10.0, 600.0)?,
+        call_timeout: seconds("chain_call_timeout_secs", file.chain_call_timeout_secs, 30.0, 600.0)?,
+    };
+    let broadcast_timeout = seconds("broadcast_timeout_secs", file.broadcast_timeout_secs, 30.0, 600.0)?;
 
     let max_concurrency = file.max_concurrency.unwrap_or(32);
     if !(1..=1024).contains(&max_concurrency) {
@@ -320,10 +316,7 @@ pub fn resolve(
         .unwrap_or_else(|| "https://api.github.com".into())
         .trim_end_matches('/')
         .to_owned();
-    if reqwest::Url::parse(&github_api_url)
-        .map(|u| !matches!(u.scheme(), "http" | "https"))
-        .unwrap_or(true)
-    {
+    if reqwest::Url::parse(&github_api_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
         return Err(invalid(
             origin(args.github_api_url.is_some(), "github-api-url"),
             "github_api_url",
@@ -360,22 +353,13 @@ pub fn resolve(
         return Err(invalid(
             file_origin.clone(),
             "retry.max_secs",
-            format!(
-                "({}) is below retry.base_secs ({})",
-                cap.as_secs_f64(),
-                base.as_secs_f64()
-            ),
+            format!("({}) is below retry.base_secs ({})", cap.as_secs_f64(), base.as_secs_f64()),
             "make the cap at least the base delay",
         ));
     }
     let post_budget = match args.retry_budget_secs {
         Some(v) => seconds("retry.post_budget_secs", Some(v), 120.0, 86_400.0)?,
-        None => seconds(
-            "retry.post_budget_secs",
-            retry.post_budget_secs,
-            120.0,
-            86_400.0,
-        )?,
+        None => seconds("retry.post_budget_secs", retry.post_budget_secs, 120.0, 86_400.0)?,
     };
 
     let static_validators = match file.validators {
@@ -403,23 +387,17 @@ pub fn resolve(
     })
 }
 
-fn resolve_chain(value: &str) -> Option<Chain> {
-    let named = |network: &str, endpoint: &str| {
-        Some(Chain {
-            network: network.into(),
-            endpoint: endpoint.into(),
-        })
-    };
+/// A network name or URL as `(network, endpoint)`.
+fn resolve_chain(value: &str) -> Option<(String, String)> {
+    let named = |network: &str, endpoint: &str| Some((network.to_owned(), endpoint.to_owned()));
     match value.to_ascii_lowercase().as_str() {
         "finney" => named("finney", FINNEY),
         "test" => named("test", TESTNET),
         "local" => named("local", LOCAL),
         _ => {
             let url = reqwest::Url::parse(value).ok()?;
-            (matches!(url.scheme(), "ws" | "wss") && url.host().is_some()).then(|| Chain {
-                network: "custom".into(),
-                endpoint: value.into(),
-            })
+            (matches!(url.scheme(), "ws" | "wss") && url.host().is_some())
+                .then(|| ("custom".to_owned(), value.to_owned()))
         }
     }
 }
@@ -441,13 +419,8 @@ fn static_targets(origin: &str, list: Vec<StaticValidator>) -> Result<Vec<Target
                 "use the validator hotkey's SS58 address (5…)",
             ));
         }
-        let ip: IpAddr = v.ip.parse().map_err(|_| {
-            invalid(
-                "ip",
-                format!("is {:?}", v.ip),
-                "use an IPv4 or IPv6 address",
-            )
-        })?;
+        let ip: IpAddr =
+            v.ip.parse().map_err(|_| invalid("ip", format!("is {:?}", v.ip), "use an IPv4 or IPv6 address"))?;
         if ip.is_unspecified() {
             return Err(invalid(
                 "ip",
@@ -456,25 +429,12 @@ fn static_targets(origin: &str, list: Vec<StaticValidator>) -> Result<Vec<Target
             ));
         }
         if v.port == 0 {
-            return Err(invalid(
-                "port",
-                "is 0".into(),
-                "use the validator's axon port",
-            ));
+            return Err(invalid("port", "is 0".into(), "use the validator's axon port"));
         }
         if targets.iter().any(|t| t.uid == v.uid) {
-            return Err(invalid(
-                "uid",
-                format!("{} appears twice", v.uid),
-                "list each validator uid once",
-            ));
+            return Err(invalid("uid", format!("{} appears twice", v.uid), "list each validator uid once"));
         }
-        targets.push(Target {
-            uid: v.uid,
-            hotkey: v.hotkey,
-            ip,
-            port: v.port,
-        });
+        targets.push(Target { uid: v.uid, hotkey: v.hotkey, ip, port: v.port });
     }
     Ok(targets)
 }
@@ -491,15 +451,10 @@ mod tests {
     #[test]
     fn defaults_match_the_reference_cli() {
         let s = resolve(None, ConfigFile::default(), &CommonArgs::default()).unwrap();
-        assert_eq!(s.chain.endpoint, FINNEY);
+        assert_eq!(s.chain.endpoints, [FINNEY]);
         assert_eq!((s.netuid, s.min_vtrust, s.min_stake), (74, 0.25, 15_000.0));
-        assert_eq!(
-            (s.check_timeout, s.broadcast_timeout),
-            (Duration::from_secs(15), Duration::from_secs(30))
-        );
-        assert!(s
-            .hotkey_file
-            .ends_with(".bittensor/wallets/default/hotkeys/default"));
+        assert_eq!((s.check_timeout, s.broadcast_timeout), (Duration::from_secs(15), Duration::from_secs(30)));
+        assert!(s.hotkey_file.ends_with(".bittensor/wallets/default/hotkeys/default"));
         assert_eq!(s.github_api_url, "https://api.github.com");
         assert!(s.static_validators.is_none());
     }
@@ -519,12 +474,8 @@ mod tests {
             min_stake: Some(10.0),
             ..Default::default()
         };
-        let s = resolve_text(
-            "network = \"local\"\nnetuid = 74\nwallet = \"bob\"\nmin_stake = 99\n",
-            &args,
-        )
-        .unwrap();
-        assert_eq!(s.chain.endpoint, TESTNET);
+        let s = resolve_text("network = \"local\"\nnetuid = 74\nwallet = \"bob\"\nmin_stake = 99\n", &args).unwrap();
+        assert_eq!(s.chain.endpoints, [TESTNET]);
         assert_eq!((s.netuid, s.min_stake), (2, 10.0));
         assert_eq!(s.wallet_label, "alice/default");
         let rpc = CommonArgs {
@@ -532,34 +483,22 @@ mod tests {
             network: Some("test".into()),
             ..Default::default()
         };
-        assert_eq!(
-            resolve_text("", &rpc).unwrap().chain.endpoint,
-            "ws://10.0.0.1:9944"
-        );
+        assert_eq!(resolve_text("", &rpc).unwrap().chain.endpoint, "ws://10.0.0.1:9944");
     }
 
     #[test]
     fn unknown_keys_are_errors_naming_file_and_key() {
-        let err = resolve_text("min_vtrst = 0.3\n", &CommonArgs::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("/etc/gittensor-miner-agent/config.toml"),
-            "{err}"
-        );
+        let err = resolve_text("min_vtrst = 0.3\n", &CommonArgs::default()).unwrap_err().to_string();
+        assert!(err.contains("/etc/gittensor-miner-agent/config.toml"), "{err}");
         assert!(err.contains("min_vtrst"), "{err}");
         assert!(err.contains("config.example.toml"), "{err}");
     }
 
     #[test]
     fn wrong_types_are_errors_naming_the_key() {
-        let err = resolve_text("netuid = \"seventy-four\"\n", &CommonArgs::default())
-            .unwrap_err()
-            .to_string();
+        let err = resolve_text("netuid = \"seventy-four\"\n", &CommonArgs::default()).unwrap_err().to_string();
         assert!(err.contains("netuid"), "{err}");
-        let err = resolve_text("[pat]\nstore = \"vault\"\n", &CommonArgs::default())
-            .unwrap_err()
-            .to_string();
+        let err = resolve_text("[pat]\nstore = \"vault\"\n", &CommonArgs::default()).unwrap_err().to_string();
         assert!(err.contains("store") && err.contains("keyutils"), "{err}");
     }
 
@@ -571,6 +510,8 @@ mod tests {
             ("check_timeout_secs = 0\n", "check_timeout_secs", "above 0"),
             ("network = \"mainnet\"\n", "network", "finney"),
             ("rpc_url = \"http://x\"\n", "rpc_url", "ws://"),
+            ("rpc_url = []\n", "rpc_url", "at least one"),
+            ("chain_call_timeout_secs = -3\n", "chain_call_timeout_secs", "above 0"),
             ("github_api_url = \"ftp://x\"\n", "github_api_url", "http(s)"),
             ("max_concurrency = 0\n", "max_concurrency", "1 to 1024"),
             ("[retry]\nbase_secs = 10\nmax_secs = 5\n", "retry.max_secs", "at least"),
@@ -580,26 +521,16 @@ mod tests {
             ("wallet = \"../x\"\n", "wallet", "bare name"),
         ];
         for (text, key, fix) in cases {
-            let err = resolve_text(text, &CommonArgs::default())
-                .unwrap_err()
-                .to_string();
-            assert!(
-                err.contains(key) && err.contains(fix),
-                "{text:?} gave {err}"
-            );
+            let err = resolve_text(text, &CommonArgs::default()).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(fix), "{text:?} gave {err}");
             assert!(err.contains("config.toml"), "{err}");
         }
     }
 
     #[test]
     fn a_bad_flag_is_blamed_on_the_flag() {
-        let args = CommonArgs {
-            min_vtrust: Some(2.0),
-            ..Default::default()
-        };
-        let err = resolve(None, ConfigFile::default(), &args)
-            .unwrap_err()
-            .to_string();
+        let args = CommonArgs { min_vtrust: Some(2.0), ..Default::default() };
+        let err = resolve(None, ConfigFile::default(), &args).unwrap_err().to_string();
         assert!(err.contains("--min-vtrust"), "{err}");
     }
 
@@ -610,9 +541,6 @@ mod tests {
             &CommonArgs::default(),
         )
         .unwrap();
-        assert_eq!(
-            s.static_validators.unwrap()[0].ip,
-            "::1".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(s.static_validators.unwrap()[0].ip, "::1".parse::<IpAddr>().unwrap());
     }
 }

@@ -37,14 +37,8 @@ pub struct GitHub {
 
 impl GitHub {
     pub fn new(base_url: &str) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(TIMEOUT)
-            .build()?;
-        Ok(GitHub {
-            base: base_url.trim_end_matches('/').to_owned(),
-            client,
-        })
+        let client = reqwest::Client::builder().user_agent(USER_AGENT).timeout(TIMEOUT).build()?;
+        Ok(GitHub { base: base_url.trim_end_matches('/').to_owned(), client })
     }
 
     pub async fn validate(&self, pat: &Pat) -> PatVerdict {
@@ -65,14 +59,10 @@ impl GitHub {
         let login = body.get("login").and_then(Value::as_str).map(str::to_owned);
         let id = body.get("id").and_then(Value::as_u64);
         let (Some(login), Some(id)) = (login, id) else {
-            return PatVerdict::Unavailable {
-                reason: "GitHub's /user answer has no login and id".into(),
-            };
+            return PatVerdict::Unavailable { reason: "GitHub's /user answer has no login and id".into() };
         };
-        let expires = headers
-            .get("github-authentication-token-expiration")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let expires =
+            headers.get("github-authentication-token-expiration").and_then(|v| v.to_str().ok()).map(str::to_owned);
 
         let graphql = self
             .client
@@ -89,9 +79,7 @@ impl GitHub {
             return verdict;
         }
         if let Some(message) = body.pointer("/errors/0/message").and_then(Value::as_str) {
-            return PatVerdict::Rejected {
-                reason: format!("GitHub GraphQL error: {message}"),
-            };
+            return PatVerdict::Rejected { reason: format!("GitHub GraphQL error: {message}") };
         }
         if body.pointer("/data/viewer").is_none_or(Value::is_null) {
             return PatVerdict::Rejected {
@@ -102,28 +90,18 @@ impl GitHub {
     }
 }
 
-async fn read(
-    sent: reqwest::Result<reqwest::Response>,
-) -> Result<(u16, reqwest::header::HeaderMap, Value), String> {
+async fn read(sent: reqwest::Result<reqwest::Response>) -> Result<(u16, reqwest::header::HeaderMap, Value), String> {
     let mut response = sent.map_err(|e| format!("GitHub unreachable: {}", root_cause(&e)))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("GitHub answer broken: {}", root_cause(&e)))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("GitHub answer broken: {}", root_cause(&e)))? {
         if bytes.len() + chunk.len() > BODY_CAP {
             return Err("GitHub answer too large".into());
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok((
-        status,
-        headers,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
+    Ok((status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -140,27 +118,15 @@ fn failure(what: &str, status: u16, headers: &reqwest::header::HeaderMap) -> Opt
     match status {
         200 => None,
         401 => Some(PatVerdict::Rejected {
-            reason: format!(
-                "GitHub {what}: 401 Bad credentials (the PAT is revoked, expired or mistyped)"
-            ),
+            reason: format!("GitHub {what}: 401 Bad credentials (the PAT is revoked, expired or mistyped)"),
         }),
         403 | 429
-            if header("x-ratelimit-remaining") == Some("0")
-                || header("retry-after").is_some()
-                || status == 429 =>
+            if header("x-ratelimit-remaining") == Some("0") || header("retry-after").is_some() || status == 429 =>
         {
-            let reset = header("x-ratelimit-reset")
-                .map(|r| format!(", resets at unix time {r}"))
-                .unwrap_or_default();
-            Some(PatVerdict::Unavailable {
-                reason: format!("GitHub {what}: rate limited ({status}{reset})"),
-            })
+            let reset = header("x-ratelimit-reset").map(|r| format!(", resets at unix time {r}")).unwrap_or_default();
+            Some(PatVerdict::Unavailable { reason: format!("GitHub {what}: rate limited ({status}{reset})") })
         }
-        403 => Some(PatVerdict::Rejected {
-            reason: format!("GitHub {what}: 403 Forbidden (the PAT lacks access)"),
-        }),
-        _ => Some(PatVerdict::Unavailable {
-            reason: format!("GitHub {what}: HTTP {status}"),
-        }),
+        403 => Some(PatVerdict::Rejected { reason: format!("GitHub {what}: 403 Forbidden (the PAT lacks access)") }),
+        _ => Some(PatVerdict::Unavailable { reason: format!("GitHub {what}: HTTP {status}") }),
     }
 }

@@ -1,6 +1,7 @@
 //! gittensor-miner-agent: keeps a gittensor miner's GitHub PAT registered with every
 //! eligible validator. `main.rs` only parses the CLI and hands off to [`commands`].
 
+pub mod chain;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -7,10 +7,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.verbose);
     // One thread is plenty for a few hundred concurrent requests and keeps memory small.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -38,13 +38,8 @@ impl PostOutcome {
 
     /// Covered: it accepted the PAT, or says it holds a valid one.
     pub fn covered(&self) -> bool {
-        self.broadcast
-            .as_ref()
-            .is_some_and(|b| b.accepted == Some(true))
-            || self
-                .check
-                .as_ref()
-                .is_some_and(|c| c.status == CheckStatus::Valid)
+        self.broadcast.as_ref().is_some_and(|b| b.accepted == Some(true))
+            || self.check.as_ref().is_some_and(|c| c.status == CheckStatus::Valid)
     }
 
     fn latest(&self) -> (Option<&BroadcastAnswer>, Option<&CheckAnswer>) {
@@ -58,9 +53,7 @@ impl PostOutcome {
     fn status(&self) -> &'static str {
         match self.latest() {
             (Some(b), _) => b.status.label(),
-            (None, Some(c)) if c.status == CheckStatus::Valid && self.broadcast.is_none() => {
-                "already valid"
-            }
+            (None, Some(c)) if c.status == CheckStatus::Valid && self.broadcast.is_none() => "already valid",
             (None, Some(c)) => c.status.label(),
             (None, None) => "not probed",
         }
@@ -96,9 +89,7 @@ impl PostOutcome {
 
 fn new_table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(headers.iter().map(Cell::new));
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(headers.iter().map(Cell::new));
     if let Some(column) = table.column_mut(0) {
         column.set_cell_alignment(CellAlignment::Right);
     }
@@ -119,10 +110,7 @@ pub fn check_table(rows: &[(Target, CheckAnswer)]) -> String {
 }
 
 pub fn check_summary(rows: &[(Target, CheckAnswer)]) -> String {
-    let valid = rows
-        .iter()
-        .filter(|(_, a)| a.status == CheckStatus::Valid)
-        .count();
+    let valid = rows.iter().filter(|(_, a)| a.status == CheckStatus::Valid).count();
     format!("{valid}/{} validators have a valid PAT stored.", rows.len())
 }
 
@@ -143,11 +131,7 @@ pub fn skipped_table(skipped: &[Skipped]) -> Option<String> {
 }
 
 pub fn check_json(rows: &[(Target, CheckAnswer)], skipped: &[Skipped]) -> Value {
-    let count = |category: &str| {
-        rows.iter()
-            .filter(|(_, a)| a.reference_category() == category)
-            .count()
-    };
+    let count = |category: &str| rows.iter().filter(|(_, a)| a.reference_category() == category).count();
     let valid = count("valid");
     let results: Vec<Value> = rows
         .iter()
@@ -207,10 +191,7 @@ pub fn post_table(rows: &[(Target, PostOutcome)]) -> String {
 pub fn post_summary(rows: &[(Target, PostOutcome)]) -> String {
     let covered = rows.iter().filter(|(_, o)| o.covered()).count();
     let sent = rows.iter().filter(|(_, o)| o.broadcast.is_some()).count();
-    format!(
-        "{covered}/{} validators hold your PAT (sent to {sent}).",
-        rows.len()
-    )
+    format!("{covered}/{} validators hold your PAT (sent to {sent}).", rows.len())
 }
 
 pub fn post_json(rows: &[(Target, PostOutcome)], skipped: &[Skipped], github_login: &str) -> Value {

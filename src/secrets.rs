@@ -85,7 +85,9 @@ pub enum SecretError {
     Empty,
     #[error("the PAT contains whitespace or control characters; paste only the token")]
     BadCharacters,
-    #[error("keyring store is `none`: no keyring to use; set `pat.store` in the config to `keyutils` or `secret-service`")]
+    #[error(
+        "keyring store is `none`: no keyring to use; set `pat.store` in the config to `keyutils` or `secret-service`"
+    )]
     NoStore,
     #[error("the {store} keyring cannot be opened ({detail}); try another `pat.store` in the config (`keyutils` works on servers without a desktop session)")]
     StoreUnavailable { store: KeyringStore, detail: String },
@@ -98,10 +100,7 @@ pub enum SecretError {
 /// Where a PAT was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatSource {
-    Keyring {
-        store: KeyringStore,
-        account: String,
-    },
+    Keyring { store: KeyringStore, account: String },
     Environment,
 }
 
@@ -109,10 +108,7 @@ impl fmt::Display for PatSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PatSource::Keyring { store, account } => {
-                write!(
-                    f,
-                    "{store} keyring (service {KEYRING_SERVICE}, account {account})"
-                )
+                write!(f, "{store} keyring (service {KEYRING_SERVICE}, account {account})")
             }
             PatSource::Environment => write!(f, "environment variable {PAT_ENV}"),
         }
@@ -143,18 +139,11 @@ impl PatKeyring {
                 }
             },
         };
-        Ok(PatKeyring {
-            store_kind,
-            store,
-            account: account.to_owned(),
-        })
+        Ok(PatKeyring { store_kind, store, account: account.to_owned() })
     }
 
     pub fn source(&self) -> PatSource {
-        PatSource::Keyring {
-            store: self.store_kind,
-            account: self.account.clone(),
-        }
+        PatSource::Keyring { store: self.store_kind, account: self.account.clone() }
     }
 
     fn entry(&self) -> Result<Entry, SecretError> {
@@ -162,10 +151,7 @@ impl PatKeyring {
     }
 
     fn failed(&self, e: keyring_core::Error) -> SecretError {
-        SecretError::Keyring {
-            store: self.store_kind,
-            detail: e.to_string(),
-        }
+        SecretError::Keyring { store: self.store_kind, detail: e.to_string() }
     }
 
     /// `Ok(None)` when the store holds no PAT for this account.
@@ -181,9 +167,7 @@ impl PatKeyring {
     }
 
     pub fn set(&self, pat: &Pat) -> Result<(), SecretError> {
-        self.entry()?
-            .set_password(pat.expose())
-            .map_err(|e| self.failed(e))
+        self.entry()?.set_password(pat.expose()).map_err(|e| self.failed(e))
     }
 
     /// `Ok(false)` when there was nothing to delete.
@@ -206,19 +190,13 @@ fn open_secret_service() -> Result<Arc<CredentialStore>, SecretError> {
     }
     zbus_secret_service_keyring_store::Store::new()
         .map(|s| s as Arc<CredentialStore>)
-        .map_err(|e| SecretError::StoreUnavailable {
-            store: KeyringStore::SecretService,
-            detail: e.to_string(),
-        })
+        .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::SecretService, detail: e.to_string() })
 }
 
 fn open_keyutils() -> Result<Arc<CredentialStore>, SecretError> {
     linux_keyutils_keyring_store::Store::new()
         .map(|s| s as Arc<CredentialStore>)
-        .map_err(|e| SecretError::StoreUnavailable {
-            store: KeyringStore::Keyutils,
-            detail: e.to_string(),
-        })
+        .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::Keyutils, detail: e.to_string() })
 }
 
 /// The one-shot commands' lookup: the keyring first, then `GITTENSOR_MINER_PAT` with a
@@ -257,14 +235,8 @@ mod tests {
 
     #[test]
     fn pasted_whitespace_is_trimmed_but_inner_whitespace_refused() {
-        assert_eq!(
-            Pat::new("  ghp_token123\n").unwrap().expose(),
-            "ghp_token123"
-        );
+        assert_eq!(Pat::new("  ghp_token123\n").unwrap().expose(), "ghp_token123");
         assert!(matches!(Pat::new(" \n"), Err(SecretError::Empty)));
-        assert!(matches!(
-            Pat::new("ghp_a b"),
-            Err(SecretError::BadCharacters)
-        ));
+        assert!(matches!(Pat::new("ghp_a b"), Err(SecretError::BadCharacters)));
     }
 }

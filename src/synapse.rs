@@ -14,12 +14,7 @@ pub const PAT_BROADCAST: &str = "PatBroadcastSynapse";
 
 /// "Do you hold my PAT?" carries no PAT: the validator looks the miner up by hotkey.
 pub fn pat_check_call(timeout: Duration) -> SynapseCall {
-    SynapseCall {
-        name: PAT_CHECK,
-        fields: Map::new(),
-        required_defaults: vec![],
-        timeout,
-    }
+    SynapseCall { name: PAT_CHECK, fields: Map::new(), required_defaults: vec![], timeout }
 }
 
 /// The one call that carries the PAT. `github_access_token` is a required `str` field, so
@@ -27,19 +22,12 @@ pub fn pat_check_call(timeout: Duration) -> SynapseCall {
 pub fn pat_broadcast_call(pat: &Pat, timeout: Duration) -> SynapseCall {
     let mut fields = Map::new();
     fields.insert("github_access_token".into(), json!(pat.expose()));
-    SynapseCall {
-        name: PAT_BROADCAST,
-        fields,
-        required_defaults: vec![("github_access_token", json!(""))],
-        timeout,
-    }
+    SynapseCall { name: PAT_BROADCAST, fields, required_defaults: vec![("github_access_token", json!(""))], timeout }
 }
 
 /// What a validator's answer to a PatCheck means. Finer than the reference CLI's five
 /// categories; [`CheckAnswer::reference_category`] maps back to those.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     /// Holds our PAT and GitHub accepts it.
@@ -110,9 +98,7 @@ impl CheckAnswer {
 }
 
 /// What a validator's answer to a PatBroadcast means.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum BroadcastStatus {
     Accepted,
@@ -193,21 +179,13 @@ struct Failure {
 }
 
 fn common(result: &Result<Reply, CallError>) -> Common<'_> {
-    let fail = |kind, reason: String, status_code| {
-        Common::Failed(Failure {
-            kind,
-            reason,
-            status_code,
-        })
-    };
+    let fail = |kind, reason: String, status_code| Common::Failed(Failure { kind, reason, status_code });
     let reply = match result {
         Err(CallError::Timeout) => return fail(FailureKind::NoResponse, "timed out".into(), 408),
         Err(e @ (CallError::Connect(_) | CallError::Broken(_))) => {
             return fail(FailureKind::NoResponse, e.to_string(), 503)
         }
-        Err(e @ CallError::TooLarge { .. }) => {
-            return fail(FailureKind::Malformed, e.to_string(), 422)
-        }
+        Err(e @ CallError::TooLarge { .. }) => return fail(FailureKind::Malformed, e.to_string(), 422),
         Ok(reply) => reply,
     };
     let code = reply.http_status;
@@ -240,7 +218,9 @@ fn common(result: &Result<Reply, CallError>) -> Common<'_> {
         ),
         400 | 401 => fail(FailureKind::Refused, described("request refused"), code),
         403 => fail(FailureKind::Blacklisted, described("validator does not see our hotkey as registered"), code),
-        404 => fail(FailureKind::Malformed, described("validator does not serve this synapse (outdated gittensor?)"), code),
+        404 => {
+            fail(FailureKind::Malformed, described("validator does not serve this synapse (outdated gittensor?)"), code)
+        }
         408 | 500..=599 => fail(FailureKind::NoResponse, described(&format!("HTTP {code}")), code),
         _ => fail(FailureKind::Malformed, described(&format!("unexpected HTTP {code}")), code),
     }
@@ -316,19 +296,10 @@ pub fn classify_check(result: &Result<Reply, CallError>) -> CheckAnswer {
         (None, _) => CheckStatus::Malformed,
     };
     let rejection_reason = match (status, reason) {
-        (CheckStatus::Malformed, None) => {
-            Some("answer carries no `has_pat`: not a gittensor PAT handler".into())
-        }
+        (CheckStatus::Malformed, None) => Some("answer carries no `has_pat`: not a gittensor PAT handler".into()),
         (_, reason) => reason,
     };
-    CheckAnswer {
-        status,
-        has_pat,
-        pat_valid,
-        rejection_reason,
-        status_code: 200,
-        axon_uuid,
-    }
+    CheckAnswer { status, has_pat, pat_valid, rejection_reason, status_code: 200, axon_uuid }
 }
 
 pub fn classify_broadcast(result: &Result<Reply, CallError>) -> BroadcastAnswer {
@@ -352,10 +323,7 @@ pub fn classify_broadcast(result: &Result<Reply, CallError>) -> BroadcastAnswer 
             };
         }
     };
-    let (accepted, reason) = match (
-        opt_bool(body, "accepted"),
-        opt_string(body, "rejection_reason"),
-    ) {
+    let (accepted, reason) = match (opt_bool(body, "accepted"), opt_string(body, "rejection_reason")) {
         (Ok(a), Ok(r)) => (a, r),
         (Err(why), _) | (_, Err(why)) => {
             return BroadcastAnswer {
@@ -373,18 +341,10 @@ pub fn classify_broadcast(result: &Result<Reply, CallError>) -> BroadcastAnswer 
         Some(false) => rejection_kind(reason.as_deref().unwrap_or_default()),
     };
     let rejection_reason = match (status, reason) {
-        (BroadcastStatus::Malformed, None) => {
-            Some("answer carries no `accepted`: not a gittensor PAT handler".into())
-        }
+        (BroadcastStatus::Malformed, None) => Some("answer carries no `accepted`: not a gittensor PAT handler".into()),
         (_, reason) => reason,
     };
-    BroadcastAnswer {
-        status,
-        accepted,
-        rejection_reason,
-        status_code: 200,
-        axon_uuid,
-    }
+    BroadcastAnswer { status, accepted, rejection_reason, status_code: 200, axon_uuid }
 }
 
 /// gittensor's rejection texts (`pat_handler.py`), matched loosely (case-insensitive
@@ -409,10 +369,7 @@ mod tests {
     use super::*;
 
     fn reply(status: u16, body: Value) -> Result<Reply, CallError> {
-        let message = body
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let message = body.get("message").and_then(Value::as_str).map(str::to_owned);
         Ok(Reply {
             http_status: status,
             message,
@@ -424,53 +381,21 @@ mod tests {
     }
 
     fn check(has_pat: Value, pat_valid: Value, reason: Value) -> CheckAnswer {
-        classify_check(&reply(
-            200,
-            json!({"has_pat": has_pat, "pat_valid": pat_valid, "rejection_reason": reason}),
-        ))
+        classify_check(&reply(200, json!({"has_pat": has_pat, "pat_valid": pat_valid, "rejection_reason": reason})))
     }
 
     #[test]
     fn check_answers_follow_the_validators_table() {
         use CheckStatus::*;
         assert_eq!(check(json!(true), json!(true), Value::Null).status, Valid);
-        assert_eq!(
-            check(
-                json!(false),
-                json!(false),
-                json!("No PAT stored for this miner")
-            )
-            .status,
-            NoPat
-        );
-        assert_eq!(
-            check(json!(true), json!(false), json!("PAT test query failed")).status,
-            InvalidPat
-        );
-        assert_eq!(
-            check(
-                json!(true),
-                Value::Null,
-                json!("GitHub API temporarily unavailable")
-            )
-            .status,
-            Inconclusive
-        );
-        let unavailable = check(
-            json!(false),
-            Value::Null,
-            json!("Validator PAT store temporarily unavailable; please retry."),
-        );
+        assert_eq!(check(json!(false), json!(false), json!("No PAT stored for this miner")).status, NoPat);
+        assert_eq!(check(json!(true), json!(false), json!("PAT test query failed")).status, InvalidPat);
+        assert_eq!(check(json!(true), Value::Null, json!("GitHub API temporarily unavailable")).status, Inconclusive);
+        let unavailable =
+            check(json!(false), Value::Null, json!("Validator PAT store temporarily unavailable; please retry."));
         assert_eq!(unavailable.status, StoreUnavailable);
-        assert_eq!(
-            unavailable.reference_category(),
-            "no_pat",
-            "the reference counts this as no_pat"
-        );
-        assert_eq!(
-            check(Value::Null, Value::Null, Value::Null).status,
-            Malformed
-        );
+        assert_eq!(unavailable.reference_category(), "no_pat", "the reference counts this as no_pat");
+        assert_eq!(check(Value::Null, Value::Null, Value::Null).status, Malformed);
     }
 
     #[test]
@@ -486,11 +411,7 @@ mod tests {
                     CheckStatus::Inconclusive => "inconclusive",
                     _ => "no_response",
                 };
-                assert_eq!(
-                    answer.reference_category(),
-                    expected,
-                    "has_pat={has} pat_valid={valid}"
-                );
+                assert_eq!(answer.reference_category(), expected, "has_pat={has} pat_valid={valid}");
             }
         }
     }
@@ -504,16 +425,8 @@ mod tests {
             json!([1]),
             json!("x"),
         ] {
-            assert_eq!(
-                classify_check(&reply(200, body.clone())).status,
-                CheckStatus::Malformed,
-                "{body}"
-            );
-            assert_eq!(
-                classify_broadcast(&reply(200, body.clone())).status,
-                BroadcastStatus::Malformed,
-                "{body}"
-            );
+            assert_eq!(classify_check(&reply(200, body.clone())).status, CheckStatus::Malformed, "{body}");
+            assert_eq!(classify_broadcast(&reply(200, body.clone())).status, BroadcastStatus::Malformed, "{body}");
         }
         let not_json = Ok(Reply {
             http_status: 200,
@@ -559,14 +472,8 @@ mod tests {
     #[test]
     fn transport_failures_use_the_dendrite_codes() {
         assert_eq!(classify_check(&Err(CallError::Timeout)).status_code, 408);
-        assert_eq!(
-            classify_check(&Err(CallError::Connect("refused".into()))).status,
-            CheckStatus::NoResponse
-        );
-        assert_eq!(
-            classify_check(&Err(CallError::Connect("refused".into()))).status_code,
-            503
-        );
+        assert_eq!(classify_check(&Err(CallError::Connect("refused".into()))).status, CheckStatus::NoResponse);
+        assert_eq!(classify_check(&Err(CallError::Connect("refused".into()))).status_code, 503);
         let big = classify_check(&Err(CallError::TooLarge { limit: 10 }));
         assert_eq!((big.status, big.status_code), (CheckStatus::Malformed, 422));
     }
@@ -578,53 +485,34 @@ mod tests {
         assert_eq!(classify_check(&forged).status, CheckStatus::Malformed);
         let mut forged = reply(200, json!({"accepted": true}));
         forged.as_mut().unwrap().provenance = Provenance::Forged;
-        assert_eq!(
-            classify_broadcast(&forged).status,
-            BroadcastStatus::Malformed
-        );
+        assert_eq!(classify_broadcast(&forged).status, BroadcastStatus::Malformed);
     }
 
     #[test]
     fn broadcast_rejections_are_told_apart() {
         use BroadcastStatus::*;
         let b = |accepted: Value, reason: &str| {
-            classify_broadcast(&reply(
-                200,
-                json!({"accepted": accepted, "rejection_reason": reason}),
-            ))
-            .status
+            classify_broadcast(&reply(200, json!({"accepted": accepted, "rejection_reason": reason}))).status
         };
         assert_eq!(b(json!(true), ""), Accepted);
-        assert_eq!(b(json!(false), "GitHub identity is locked for this hotkey. Deregister and re-register to change GitHub accounts."), IdentityLocked);
         assert_eq!(
             b(
                 json!(false),
-                "Validator PAT store temporarily unavailable; please retry. (disk)"
+                "GitHub identity is locked for this hotkey. Deregister and re-register to change GitHub accounts."
             ),
+            IdentityLocked
+        );
+        assert_eq!(
+            b(json!(false), "Validator PAT store temporarily unavailable; please retry. (disk)"),
             StoreUnavailable
         );
         assert_eq!(
-            b(
-                json!(false),
-                "Could not validate Github id for miner 3: GitHub /user lookup failed transiently"
-            ),
+            b(json!(false), "Could not validate Github id for miner 3: GitHub /user lookup failed transiently"),
             GithubUnavailable
         );
-        assert_eq!(
-            b(json!(false), "Hotkey not registered on subnet"),
-            Blacklisted
-        );
-        assert_eq!(
-            b(json!(false), "No Github id found for miner 3's PAT"),
-            PatRejected
-        );
-        assert_eq!(
-            b(
-                json!(false),
-                "PAT test query failed: GitHub GraphQL API returned 401"
-            ),
-            PatRejected
-        );
+        assert_eq!(b(json!(false), "Hotkey not registered on subnet"), Blacklisted);
+        assert_eq!(b(json!(false), "No Github id found for miner 3's PAT"), PatRejected);
+        assert_eq!(b(json!(false), "PAT test query failed: GitHub GraphQL API returned 401"), PatRejected);
         assert_eq!(b(Value::Null, ""), Malformed);
     }
 
@@ -632,14 +520,8 @@ mod tests {
     fn the_broadcast_call_carries_the_pat_only_in_its_body_field() {
         let pat = Pat::new("ghp_abcdefghijklmnop1234").unwrap();
         let call = pat_broadcast_call(&pat, Duration::from_secs(30));
-        assert_eq!(
-            call.fields["github_access_token"],
-            "ghp_abcdefghijklmnop1234"
-        );
-        assert_eq!(
-            call.required_defaults,
-            vec![("github_access_token", json!(""))]
-        );
+        assert_eq!(call.fields["github_access_token"], "ghp_abcdefghijklmnop1234");
+        assert_eq!(call.required_defaults, vec![("github_access_token", json!(""))]);
         assert!(pat_check_call(Duration::from_secs(15)).fields.is_empty());
     }
 }

@@ -32,18 +32,9 @@ pub fn init(verbosity: u8) {
     let registry = tracing_subscriber::registry().with(filter);
     if stderr_is_journal() {
         if let Ok(journald) = tracing_journald::layer() {
-            registry
-                .with(journald.with_syslog_identifier("gittensor-miner-agent".into()))
-                .init();
+            registry.with(journald.with_syslog_identifier("gittensor-miner-agent".into())).init();
             return;
         }
     }
-    registry
-        .with(
-            fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .compact(),
-        )
-        .init();
+    registry.with(fmt::layer().with_writer(std::io::stderr).with_target(false).compact()).init();
 }

@@ -4,9 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use schnorrkel::{
-    signing_context, ExpansionMode, Keypair, MiniSecretKey, PublicKey, SecretKey, Signature,
-};
+use schnorrkel::{signing_context, ExpansionMode, Keypair, MiniSecretKey, PublicKey, SecretKey, Signature};
 use serde::Deserialize;
 use subxt::utils::AccountId32;
 use thiserror::Error;
@@ -22,20 +20,13 @@ pub enum WalletError {
     #[error("hotkey file {path} does not exist: create the hotkey with `btcli wallet new_hotkey`, or set `wallet`/`hotkey`/`wallets_dir` (or `hotkey_file`) in the config")]
     Missing { path: PathBuf },
     #[error("hotkey file {path} cannot be read ({source}): check its permissions (the agent's user must be able to read it)")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: std::io::Error },
     #[error("hotkey file {path} is encrypted: the agent needs an unencrypted hotkey file (bittensor writes hotkeys unencrypted by default); regenerate it without a password with `btcli wallet regen_hotkey --no-use-password`")]
     Encrypted { path: PathBuf },
     #[error("hotkey file {path} is not a Bittensor keyfile ({detail}): point `hotkey_file` at the JSON file under ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey>")]
     Malformed { path: PathBuf, detail: String },
     #[error("hotkey file {path} is inconsistent: its secret key belongs to {derived}, but the file says {declared}; regenerate the hotkey file")]
-    Inconsistent {
-        path: PathBuf,
-        derived: String,
-        declared: String,
-    },
+    Inconsistent { path: PathBuf, derived: String, declared: String },
 }
 
 /// Where the keyfile is: `{wallets_dir}/{wallet}/hotkeys/{hotkey}`, as bittensor lays it out.
@@ -62,9 +53,7 @@ pub struct Hotkey {
 
 impl fmt::Debug for Hotkey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hotkey")
-            .field("ss58", &self.ss58)
-            .finish_non_exhaustive()
+        f.debug_struct("Hotkey").field("ss58", &self.ss58).finish_non_exhaustive()
     }
 }
 
@@ -72,23 +61,15 @@ impl Hotkey {
     /// Loads and checks a keyfile; every failure names the file and says what to do.
     pub fn load(path: &Path) -> Result<Self, WalletError> {
         let raw = std::fs::read(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => WalletError::Missing {
-                path: path.to_owned(),
-            },
-            _ => WalletError::Unreadable {
-                path: path.to_owned(),
-                source,
-            },
+            std::io::ErrorKind::NotFound => WalletError::Missing { path: path.to_owned() },
+            _ => WalletError::Unreadable { path: path.to_owned(), source },
         })?;
         Self::from_keyfile_bytes(&raw).map_err(|e| e.at(path))
     }
 
     fn from_keyfile_bytes(raw: &[u8]) -> Result<Self, KeyfileProblem> {
         let trimmed = raw.trim_ascii_start();
-        if ENCRYPTED_MARKERS
-            .iter()
-            .any(|m| trimmed.starts_with(m.as_bytes()))
-        {
+        if ENCRYPTED_MARKERS.iter().any(|m| trimmed.starts_with(m.as_bytes())) {
             return Err(KeyfileProblem::Encrypted);
         }
         let file: Keyfile = serde_json::from_slice(trimmed)
@@ -105,9 +86,7 @@ impl Hotkey {
                 .map_err(|e| KeyfileProblem::Malformed(format!("privateKey: {e}")))?
                 .to_keypair()
         } else {
-            return Err(KeyfileProblem::Malformed(
-                "it has neither secretSeed nor privateKey".into(),
-            ));
+            return Err(KeyfileProblem::Malformed("it has neither secretSeed nor privateKey".into()));
         };
 
         let hotkey = Hotkey::from_keypair(keypair);
@@ -115,19 +94,13 @@ impl Hotkey {
         // validators do not know: refuse it rather than fail later with 401/403.
         if let Some(declared) = &file.ss58_address {
             if declared != &hotkey.ss58 {
-                return Err(KeyfileProblem::Inconsistent {
-                    derived: hotkey.ss58,
-                    declared: declared.clone(),
-                });
+                return Err(KeyfileProblem::Inconsistent { derived: hotkey.ss58, declared: declared.clone() });
             }
         }
         if let Some(declared) = &file.public_key {
             let derived = format!("0x{}", hex::encode(hotkey.keypair.public.to_bytes()));
             if !declared.eq_ignore_ascii_case(&derived) {
-                return Err(KeyfileProblem::Inconsistent {
-                    derived,
-                    declared: declared.clone(),
-                });
+                return Err(KeyfileProblem::Inconsistent { derived, declared: declared.clone() });
             }
         }
         Ok(hotkey)
@@ -135,8 +108,7 @@ impl Hotkey {
 
     /// A hotkey from a 32-byte seed (tests and tools; the agent reads keyfiles).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        let mini = MiniSecretKey::from_bytes(seed)
-            .expect("a 32-byte seed is always a valid mini secret key");
+        let mini = MiniSecretKey::from_bytes(seed).expect("a 32-byte seed is always a valid mini secret key");
         Hotkey::from_keypair(mini.expand_to_keypair(ExpansionMode::Ed25519))
     }
 
@@ -152,9 +124,7 @@ impl Hotkey {
 
     /// sr25519 signature over `message`, as `0x`-prefixed hex.
     pub fn sign_hex(&self, message: &[u8]) -> String {
-        let signature = self
-            .keypair
-            .sign(signing_context(SIGNING_CONTEXT).bytes(message));
+        let signature = self.keypair.sign(signing_context(SIGNING_CONTEXT).bytes(message));
         format!("0x{}", hex::encode(signature.to_bytes()))
     }
 }
@@ -174,9 +144,7 @@ pub fn verify_hex(ss58: &str, message: &[u8], signature_hex: &str) -> bool {
     let Ok(signature) = Signature::from_bytes(&bytes) else {
         return false;
     };
-    public
-        .verify(signing_context(SIGNING_CONTEXT).bytes(message), &signature)
-        .is_ok()
+    public.verify(signing_context(SIGNING_CONTEXT).bytes(message), &signature).is_ok()
 }
 
 /// True when `s` is a well-formed SS58 account address.
@@ -196,11 +164,7 @@ impl KeyfileProblem {
         match self {
             KeyfileProblem::Encrypted => WalletError::Encrypted { path },
             KeyfileProblem::Malformed(detail) => WalletError::Malformed { path, detail },
-            KeyfileProblem::Inconsistent { derived, declared } => WalletError::Inconsistent {
-                path,
-                derived,
-                declared,
-            },
+            KeyfileProblem::Inconsistent { derived, declared } => WalletError::Inconsistent { path, derived, declared },
         }
     }
 }
@@ -209,10 +173,7 @@ fn decode_hex(field: &str, value: &str, len: usize) -> Result<Vec<u8>, KeyfilePr
     let bytes = hex::decode(value.trim_start_matches("0x"))
         .map_err(|e| KeyfileProblem::Malformed(format!("{field} is not hex: {e}")))?;
     if bytes.len() != len {
-        return Err(KeyfileProblem::Malformed(format!(
-            "{field} has {} bytes, expected {len}",
-            bytes.len()
-        )));
+        return Err(KeyfileProblem::Malformed(format!("{field} has {} bytes, expected {len}", bytes.len())));
     }
     Ok(bytes)
 }
@@ -242,9 +203,7 @@ mod tests {
 
     #[test]
     fn keyfile_with_seed_loads_and_signs_verifiably() {
-        let f = write(
-            format!(r#"{{"secretSeed":"{DEV_SEED}","ss58Address":"{DEV_SS58}"}}"#).as_bytes(),
-        );
+        let f = write(format!(r#"{{"secretSeed":"{DEV_SEED}","ss58Address":"{DEV_SS58}"}}"#).as_bytes());
         let hotkey = Hotkey::load(f.path()).unwrap();
         assert_eq!(hotkey.ss58(), DEV_SS58);
         let sig = hotkey.sign_hex(b"hello");
@@ -252,10 +211,7 @@ mod tests {
         assert!(!verify_hex(DEV_SS58, b"hellO", &sig));
         assert!(!verify_hex(DEV_SS58, b"hello", "0x1234"));
         assert!(!verify_hex("not-an-address", b"hello", &sig));
-        assert!(
-            verify_hex(DEV_SS58, b"hello", PY_SIG_HELLO),
-            "bittensor's own signature must verify"
-        );
+        assert!(verify_hex(DEV_SS58, b"hello", PY_SIG_HELLO), "bittensor's own signature must verify");
         assert!(!format!("{hotkey:?}").contains("111111"));
     }
 
@@ -263,9 +219,7 @@ mod tests {
     fn missing_file_is_named() {
         let err = Hotkey::load(Path::new("/nonexistent/wallet/hotkeys/default")).unwrap_err();
         assert!(matches!(err, WalletError::Missing { .. }));
-        assert!(err
-            .to_string()
-            .contains("/nonexistent/wallet/hotkeys/default"));
+        assert!(err.to_string().contains("/nonexistent/wallet/hotkeys/default"));
     }
 
     #[test]
@@ -278,14 +232,7 @@ mod tests {
 
     #[test]
     fn wrong_json_is_malformed_not_a_panic() {
-        for body in [
-            &b"{}"[..],
-            b"[1,2]",
-            b"\xff\xfe",
-            b"",
-            br#"{"secretSeed":"0x12"}"#,
-            br#"{"secretSeed":"zz"}"#,
-        ] {
+        for body in [&b"{}"[..], b"[1,2]", b"\xff\xfe", b"", br#"{"secretSeed":"0x12"}"#, br#"{"secretSeed":"zz"}"#] {
             let f = write(body);
             let err = Hotkey::load(f.path()).unwrap_err();
             assert!(matches!(err, WalletError::Malformed { .. }), "{err}");
@@ -295,11 +242,7 @@ mod tests {
     #[test]
     fn declared_address_must_match_the_key() {
         let other = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
-        let f =
-            write(format!(r#"{{"secretSeed":"{DEV_SEED}","ss58Address":"{other}"}}"#).as_bytes());
-        assert!(matches!(
-            Hotkey::load(f.path()).unwrap_err(),
-            WalletError::Inconsistent { .. }
-        ));
+        let f = write(format!(r#"{{"secretSeed":"{DEV_SEED}","ss58Address":"{other}"}}"#).as_bytes());
+        assert!(matches!(Hotkey::load(f.path()).unwrap_err(), WalletError::Inconsistent { .. }));
     }
 }

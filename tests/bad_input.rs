@@ -19,10 +19,7 @@ fn an_unknown_config_key_names_the_file_and_the_key() {
     let out = agent(&["check", "--config", &config], &[]);
     assert_eq!(code(&out), 1);
     let err = text(&out.stderr);
-    assert!(
-        err.contains(&config) && err.contains("min_vtrst") && err.contains("config.example.toml"),
-        "{err}"
-    );
+    assert!(err.contains(&config) && err.contains("min_vtrst") && err.contains("config.example.toml"), "{err}");
     assert!(!err.contains("panicked"));
 }
 
@@ -36,20 +33,11 @@ fn a_missing_config_file_given_explicitly_is_an_error() {
 #[test]
 fn a_missing_hotkey_file_is_named_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(
-        &dir,
-        &format!(
-            "wallets_dir = {:?}\nwallet = \"nope\"\n{ONE_VALIDATOR}",
-            dir.path()
-        ),
-    );
+    let config = config_with(&dir, &format!("wallets_dir = {:?}\nwallet = \"nope\"\n{ONE_VALIDATOR}", dir.path()));
     let out = agent(&["check", "--config", &config, "--json"], &[]);
     assert_eq!(code(&out), 1);
     let err = text(&out.stderr);
-    assert!(
-        err.contains("nope/hotkeys/default") && err.contains("does not exist"),
-        "{err}"
-    );
+    assert!(err.contains("nope/hotkeys/default") && err.contains("does not exist"), "{err}");
     let json = stdout_json(&out);
     assert_eq!(json["success"], false);
     assert_eq!(json["error"]["type"], "cli_error");
@@ -64,10 +52,7 @@ fn an_encrypted_hotkey_file_is_a_clear_error() {
     let out = agent(&["check", "--config", &config], &[]);
     assert_eq!(code(&out), 1);
     let err = text(&out.stderr);
-    assert!(
-        err.contains("is encrypted") && err.contains(keyfile.to_str().unwrap()),
-        "{err}"
-    );
+    assert!(err.contains("is encrypted") && err.contains(keyfile.to_str().unwrap()), "{err}");
 }
 
 #[test]
@@ -78,11 +63,7 @@ fn an_unreadable_hotkey_file_is_named() {
     let config = config_with(&dir, &format!("hotkey_file = {keyfile:?}\n{ONE_VALIDATOR}"));
     let out = agent(&["check", "--config", &config], &[]);
     assert_eq!(code(&out), 1);
-    assert!(
-        text(&out.stderr).contains("cannot be read"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("cannot be read"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -91,11 +72,7 @@ fn post_without_any_pat_says_how_to_store_one() {
     let config = emu.write_config("");
     let out = agent(&["post", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(code(&out), 1);
-    assert!(
-        text(&out.stderr).contains("gittensor-miner-agent pat set"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("gittensor-miner-agent pat set"), "{}", text(&out.stderr));
     assert_eq!(emu.counts("broadcasts"), [0]);
 }
 
@@ -103,9 +80,5 @@ fn post_without_any_pat_says_how_to_store_one() {
 fn a_bad_flag_value_is_blamed_on_the_flag() {
     let out = agent(&["check", "--min-vtrust", "7"], &[]);
     assert_eq!(code(&out), 1);
-    assert!(
-        text(&out.stderr).contains("--min-vtrust"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("--min-vtrust"), "{}", text(&out.stderr));
 }

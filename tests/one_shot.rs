@@ -16,12 +16,7 @@ const PAT_ENV: (&str, &str) = ("GITTENSOR_MINER_PAT", PAT);
 const FAST_RETRY: &str = "check_timeout_secs = 1\nbroadcast_timeout_secs = 2\n[retry]\nbase_secs = 0.2\nfactor = 2.0\nmax_secs = 1\npost_budget_secs = 4\n";
 
 fn result_for(json: &Value, uid: u64) -> &Value {
-    json["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["uid"] == uid)
-        .unwrap()
+    json["results"].as_array().unwrap().iter().find(|r| r["uid"] == uid).unwrap()
 }
 
 #[test]
@@ -29,19 +24,11 @@ fn full_coverage_exits_zero_and_prints_the_reference_json() {
     let emu = Emulator::start(3);
     emu.preload(&[0, 1, 2]);
     let config = emu.write_config("");
-    let out = agent(
-        &["check", "--config", config.to_str().unwrap(), "--json"],
-        &[],
-    );
+    let out = agent(&["check", "--config", config.to_str().unwrap(), "--json"], &[]);
     assert_eq!(code(&out), 0, "{}", all_output(&out));
     let json = stdout_json(&out);
     // The reference's keys, in the reference's order, with its meanings.
-    let keys: Vec<&str> = json
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         &keys[..9],
         [
@@ -57,24 +44,13 @@ fn full_coverage_exits_zero_and_prints_the_reference_json() {
         ]
     );
     assert_eq!(
-        (
-            json["success"].clone(),
-            json["total_validators"].clone(),
-            json["valid"].clone()
-        ),
+        (json["success"].clone(), json["total_validators"].clone(), json["valid"].clone()),
         (json!(true), json!(3), json!(3))
     );
     let row = result_for(&json, 1);
-    assert_eq!(
-        (row["has_pat"].clone(), row["pat_valid"].clone()),
-        (json!(true), json!(true))
-    );
+    assert_eq!((row["has_pat"].clone(), row["pat_valid"].clone()), (json!(true), json!(true)));
     assert!(row["hotkey"].as_str().unwrap().ends_with("..."));
-    assert_eq!(
-        emu.counts("broadcasts"),
-        [0, 0, 0],
-        "check never sends the PAT"
-    );
+    assert_eq!(emu.counts("broadcasts"), [0, 0, 0], "check never sends the PAT");
 }
 
 #[test]
@@ -85,10 +61,7 @@ fn check_reports_partial_coverage_with_its_own_exit_code() {
     let out = agent(&["check", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(code(&out), 3, "{}", all_output(&out));
     let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("1/2 validators have a valid PAT stored."),
-        "{stdout}"
-    );
+    assert!(stdout.contains("1/2 validators have a valid PAT stored."), "{stdout}");
     assert!(stdout.contains("No PAT stored for this miner"), "{stdout}");
 }
 
@@ -97,19 +70,13 @@ fn post_sends_the_pat_only_to_the_validator_that_lacks_it() {
     let emu = Emulator::start(3);
     emu.preload(&[0, 2]);
     let config = emu.write_config("");
-    let out = agent(
-        &["post", "--config", config.to_str().unwrap(), "--json"],
-        &[PAT_ENV],
-    );
+    let out = agent(&["post", "--config", config.to_str().unwrap(), "--json"], &[PAT_ENV]);
     assert_eq!(code(&out), 0, "{}", all_output(&out));
     assert_eq!(emu.counts("broadcasts"), [0, 1, 0]);
     let json = stdout_json(&out);
     assert_eq!(json["success"], true);
     assert_eq!(json["github_login"], "octo-miner");
-    assert_eq!(
-        (json["accepted"].clone(), json["sent"].clone()),
-        (json!(3), json!(1))
-    );
+    assert_eq!((json["accepted"].clone(), json["sent"].clone()), (json!(3), json!(1)));
     assert_eq!(result_for(&json, 1)["status"], "accepted");
     assert_eq!(result_for(&json, 0)["status"], "already valid");
     // And the validator really holds it now.
@@ -122,10 +89,7 @@ fn post_all_sends_to_every_eligible_validator() {
     let emu = Emulator::start(2);
     emu.preload(&[0]);
     let config = emu.write_config("");
-    let out = agent(
-        &["post", "--all", "--config", config.to_str().unwrap()],
-        &[PAT_ENV],
-    );
+    let out = agent(&["post", "--all", "--config", config.to_str().unwrap()], &[PAT_ENV]);
     assert_eq!(code(&out), 0, "{}", all_output(&out));
     assert_eq!(emu.counts("broadcasts"), [1, 1]);
     assert_eq!(emu.counts("checks"), [0, 0]);
@@ -138,34 +102,19 @@ fn a_silent_validator_is_retried_and_partial_coverage_is_reported() {
     let emu = Emulator::start(3);
     emu.control(json!({"op": "delay", "uid": 2, "seconds": 30}));
     let config = emu.write_config(FAST_RETRY);
-    let out = agent(
-        &["post", "--config", config.to_str().unwrap(), "--json"],
-        &[PAT_ENV],
-    );
+    let out = agent(&["post", "--config", config.to_str().unwrap(), "--json"], &[PAT_ENV]);
     assert_eq!(code(&out), 3, "{}", all_output(&out));
     let json = stdout_json(&out);
     assert_eq!(json["success"], false);
-    assert_eq!(
-        (json["accepted"].clone(), json["no_response"].clone()),
-        (json!(2), json!(1))
-    );
+    assert_eq!((json["accepted"].clone(), json["no_response"].clone()), (json!(2), json!(1)));
     let silent = result_for(&json, 2);
-    assert_eq!(
-        (silent["status"].clone(), silent["status_code"].clone()),
-        (json!("no response"), json!(408))
-    );
+    assert_eq!((silent["status"].clone(), silent["status_code"].clone()), (json!("no response"), json!(408)));
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("not every eligible validator holds your PAT"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("not every eligible validator holds your PAT"), "{stderr}");
     // Retried (more than one check), but on the schedule: base 0.2 s doubling to a 1 s
     // cap within 4 s, each attempt also waiting out a 1 s timeout, allows at most 4.
     let checks = emu.counts("checks")[2];
-    assert!(
-        (2..=4).contains(&checks),
-        "silent validator checked {checks} times"
-    );
+    assert!((2..=4).contains(&checks), "silent validator checked {checks} times");
     assert_eq!(
         emu.counts("broadcasts"),
         [1, 1, 0],
@@ -177,22 +126,16 @@ fn a_silent_validator_is_retried_and_partial_coverage_is_reported() {
 fn a_validator_that_comes_back_during_the_retries_gets_the_pat() {
     let emu = Emulator::start(2);
     emu.control(json!({"op": "down", "uid": 1}));
-    let config = emu.write_config(
-        "check_timeout_secs = 1\n[retry]\nbase_secs = 0.5\nmax_secs = 1\npost_budget_secs = 20\n",
-    );
+    let config =
+        emu.write_config("check_timeout_secs = 1\n[retry]\nbase_secs = 0.5\nmax_secs = 1\npost_budget_secs = 20\n");
     let config_arg = config.to_str().unwrap().to_owned();
-    let run =
-        std::thread::spawn(move || agent(&["post", "--config", &config_arg, "--json"], &[PAT_ENV]));
+    let run = std::thread::spawn(move || agent(&["post", "--config", &config_arg, "--json"], &[PAT_ENV]));
     std::thread::sleep(Duration::from_secs(3));
     emu.control(json!({"op": "up", "uid": 1}));
     let out = run.join().unwrap();
     assert_eq!(code(&out), 0, "{}", all_output(&out));
     assert_eq!(emu.counts("broadcasts"), [1, 1]);
-    assert!(
-        text(&out.stderr).contains("retrying"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("retrying"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -200,24 +143,13 @@ fn identity_locked_is_reported_as_not_fixable_by_resending() {
     let emu = Emulator::start(2);
     emu.control(json!({"op": "pin_identity", "uid": 1, "github_id": "999"}));
     let config = emu.write_config(FAST_RETRY);
-    let out = agent(
-        &["post", "--config", config.to_str().unwrap(), "--json"],
-        &[PAT_ENV],
-    );
+    let out = agent(&["post", "--config", config.to_str().unwrap(), "--json"], &[PAT_ENV]);
     assert_eq!(code(&out), 3, "{}", all_output(&out));
     let json = stdout_json(&out);
     assert_eq!(result_for(&json, 1)["status"], "identity locked");
     assert_eq!(result_for(&json, 1)["accepted"], false);
-    assert!(
-        text(&out.stderr).contains("re-sending cannot fix it"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert_eq!(
-        emu.counts("broadcasts"),
-        [1, 1],
-        "no second attempt at a locked identity"
-    );
+    assert!(text(&out.stderr).contains("re-sending cannot fix it"), "{}", text(&out.stderr));
+    assert_eq!(emu.counts("broadcasts"), [1, 1], "no second attempt at a locked identity");
 }
 
 #[test]
@@ -225,15 +157,9 @@ fn store_unavailable_is_retried_and_never_treated_as_missing() {
     let emu = Emulator::start(1);
     emu.control(json!({"op": "store_unavailable", "uid": 0, "on": true}));
     let config = emu.write_config(FAST_RETRY);
-    let out = agent(
-        &["post", "--config", config.to_str().unwrap(), "--json"],
-        &[PAT_ENV],
-    );
+    let out = agent(&["post", "--config", config.to_str().unwrap(), "--json"], &[PAT_ENV]);
     assert_eq!(code(&out), 3, "{}", all_output(&out));
-    assert_eq!(
-        result_for(&stdout_json(&out), 0)["status"],
-        "store unavailable"
-    );
+    assert_eq!(result_for(&stdout_json(&out), 0)["status"], "store unavailable");
     assert_eq!(emu.counts("broadcasts"), [0]);
     assert!(emu.counts("checks")[0] >= 2, "retried");
 }
@@ -244,23 +170,14 @@ fn a_hotkey_the_validator_does_not_know_is_blacklisted_with_403() {
     emu.preload(&[0, 1]);
     emu.control(json!({"op": "allow", "uid": 0, "allowed": false}));
     let config = emu.write_config("");
-    let out = agent(
-        &["check", "--config", config.to_str().unwrap(), "--json"],
-        &[],
-    );
+    let out = agent(&["check", "--config", config.to_str().unwrap(), "--json"], &[]);
     assert_eq!(code(&out), 3);
     let json = stdout_json(&out);
     assert_eq!(
-        (
-            result_for(&json, 0)["status"].clone(),
-            result_for(&json, 0)["status_code"].clone()
-        ),
+        (result_for(&json, 0)["status"].clone(), result_for(&json, 0)["status_code"].clone()),
         (json!("blacklisted"), json!(403))
     );
-    assert_eq!(
-        json["no_response"], 1,
-        "the reference counts a 403 as no_response"
-    );
+    assert_eq!(json["no_response"], 1, "the reference counts a 403 as no_response");
     assert!(text(&out.stderr).contains("not see this hotkey as registered"));
 }
 
@@ -280,16 +197,7 @@ fn the_pat_never_appears_in_any_output_at_any_verbosity() {
             if json {
                 args.push("--json");
             }
-            let out = agent(
-                &args,
-                &[
-                    PAT_ENV,
-                    (
-                        "RUST_LOG",
-                        if verbosity == "-vv" { "trace" } else { "info" },
-                    ),
-                ],
-            );
+            let out = agent(&args, &[PAT_ENV, ("RUST_LOG", if verbosity == "-vv" { "trace" } else { "info" })]);
             let all = all_output(&out);
             assert!(!all.contains(PAT), "PAT leaked with {args:?}:\n{all}");
             assert!(!all.contains(&PAT[4..]), "PAT body leaked with {args:?}");
@@ -302,17 +210,11 @@ fn a_revoked_pat_is_refused_before_anything_is_sent() {
     let emu = Emulator::start(1);
     emu.control(json!({"op": "github_token", "token": PAT, "valid": false}));
     let config = emu.write_config("");
-    let out = agent(
-        &["post", "--config", config.to_str().unwrap(), "--json"],
-        &[PAT_ENV],
-    );
+    let out = agent(&["post", "--config", config.to_str().unwrap(), "--json"], &[PAT_ENV]);
     assert_eq!(code(&out), 1, "{}", all_output(&out));
     let json = stdout_json(&out);
     assert_eq!(json["success"], false);
-    assert!(json["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("GitHub rejects the PAT"));
+    assert!(json["error"]["message"].as_str().unwrap().contains("GitHub rejects the PAT"));
     assert_eq!(emu.counts("broadcasts"), [0]);
 }
 
@@ -329,10 +231,7 @@ fn target(emu: &Emulator, uid: usize) -> Target {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 /// Proves the acceptance tests can fail: the real axon checks our signature.
@@ -346,51 +245,21 @@ fn a_tampered_signature_is_refused_by_the_real_axon_with_401() {
     runtime().block_on(async {
         let genuine = dendrite.call(&target, &call).await.unwrap();
         assert_eq!(genuine.http_status, 200);
-        assert_eq!(
-            genuine.provenance,
-            Provenance::Unsigned,
-            "bittensor 10.3.1 does not sign 200 answers"
-        );
+        assert_eq!(genuine.provenance, Provenance::Unsigned, "bittensor 10.3.1 does not sign 200 answers");
 
-        let mut request = build_request(
-            &hotkey,
-            dendrite.uuid(),
-            dendrite.next_nonce(),
-            &target,
-            &call,
-        );
-        let signature = &mut request
-            .headers
-            .iter_mut()
-            .find(|(k, _)| k == "bt_header_dendrite_signature")
-            .unwrap()
-            .1;
+        let mut request = build_request(&hotkey, dendrite.uuid(), dendrite.next_nonce(), &target, &call);
+        let signature = &mut request.headers.iter_mut().find(|(k, _)| k == "bt_header_dendrite_signature").unwrap().1;
         let last = signature.pop().unwrap();
         signature.push(if last == '0' { '1' } else { '0' });
         let refused = dendrite.send(&target, request, call.timeout).await.unwrap();
         assert_eq!(refused.http_status, 401);
-        assert!(
-            refused
-                .message
-                .as_deref()
-                .unwrap_or_default()
-                .contains("Signature mismatch"),
-            "{:?}",
-            refused.message
-        );
+        assert!(refused.message.as_deref().unwrap_or_default().contains("Signature mismatch"), "{:?}", refused.message);
         // The axon's error answers are signed: this one verifies against the validator.
         assert_eq!(refused.provenance, Provenance::Verified);
         assert!(refused.axon_uuid.is_some());
-        assert_eq!(
-            synapse::classify_check(&Ok(refused)).status,
-            CheckStatus::Refused
-        );
+        assert_eq!(synapse::classify_check(&Ok(refused)).status, CheckStatus::Refused);
     });
-    assert_eq!(
-        emu.counts("checks"),
-        [1],
-        "the tampered request never reached the handler"
-    );
+    assert_eq!(emu.counts("checks"), [1], "the tampered request never reached the handler");
 }
 
 /// A validator answering on an endpoint the chain gives to another hotkey (a moved or
@@ -403,16 +272,9 @@ fn an_answer_signed_by_another_hotkey_is_not_trusted() {
     // Validator 1's hotkey, validator 0's endpoint.
     let mut wrong = target(&emu, 0);
     wrong.hotkey = target(&emu, 1).hotkey;
-    let reply =
-        runtime().block_on(dendrite.call(&wrong, &synapse::pat_check_call(Duration::from_secs(5))));
+    let reply = runtime().block_on(dendrite.call(&wrong, &synapse::pat_check_call(Duration::from_secs(5))));
     let reply = reply.unwrap();
-    assert_eq!(
-        reply.http_status, 401,
-        "the real axon refuses a request meant for another hotkey"
-    );
+    assert_eq!(reply.http_status, 401, "the real axon refuses a request meant for another hotkey");
     assert_eq!(reply.provenance, Provenance::Forged);
-    assert_eq!(
-        synapse::classify_check(&Ok(reply)).status,
-        CheckStatus::Malformed
-    );
+    assert_eq!(synapse::classify_check(&Ok(reply)).status, CheckStatus::Malformed);
 }

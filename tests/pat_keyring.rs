@@ -11,8 +11,7 @@ use serde_json::json;
 
 /// Runs the agent in its own kernel session keyring, feeding `stdin`.
 fn agent_in_session(args: &[&str], stdin: &str) -> Output {
-    let helper =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator/new_keyring_session.py");
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator/new_keyring_session.py");
     let home = tempfile::tempdir().unwrap();
     let mut child = Command::new(python())
         .arg(helper)
@@ -27,12 +26,7 @@ fn agent_in_session(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -53,25 +47,16 @@ fn pat_set_status_delete_round_trip_in_the_kernel_keyring() {
     .unwrap();
     let config = config.to_str().unwrap();
 
-    let set = agent_in_session(
-        &["pat", "set", "--stdin", "--config", config],
-        &format!("{PAT}\n"),
-    );
+    let set = agent_in_session(&["pat", "set", "--stdin", "--config", config], &format!("{PAT}\n"));
     assert_eq!(code(&set), 0, "{}", all_output(&set));
     let said = text(&set.stdout);
-    assert!(
-        said.contains("@octo-miner") && said.contains("***5b4a") && said.contains("2027-01-31"),
-        "{said}"
-    );
+    assert!(said.contains("@octo-miner") && said.contains("***5b4a") && said.contains("2027-01-31"), "{said}");
 
     // Another process, another session: found through the persistent keyring.
     let status = agent_in_session(&["pat", "status", "--json", "--config", config], "");
     assert_eq!(code(&status), 0, "{}", all_output(&status));
     let json = stdout_json(&status);
-    assert!(
-        json["source"].as_str().unwrap().contains("keyutils"),
-        "{json}"
-    );
+    assert!(json["source"].as_str().unwrap().contains("keyutils"), "{json}");
     assert_eq!(json["github"]["login"], "octo-miner");
     assert_eq!(json["github"]["expires"], "2027-01-31 00:00:00 UTC");
     assert_eq!(json["pat"], "***5b4a");
@@ -80,11 +65,7 @@ fn pat_set_status_delete_round_trip_in_the_kernel_keyring() {
     assert_eq!(code(&delete), 0, "{}", all_output(&delete));
     let gone = agent_in_session(&["pat", "status", "--config", config], "");
     assert_eq!(code(&gone), 1);
-    assert!(
-        text(&gone.stderr).contains("pat set"),
-        "{}",
-        all_output(&gone)
-    );
+    assert!(text(&gone.stderr).contains("pat set"), "{}", all_output(&gone));
 
     for out in [&set, &status, &delete, &gone] {
         assert!(!all_output(out).contains(PAT), "the PAT leaked");
@@ -105,16 +86,9 @@ fn pat_set_refuses_a_pat_github_rejects_and_stores_nothing() {
     )
     .unwrap();
     let config = config.to_str().unwrap();
-    let set = agent_in_session(
-        &["pat", "set", "--stdin", "--config", config],
-        "ghp_unknown_token_000000\n",
-    );
+    let set = agent_in_session(&["pat", "set", "--stdin", "--config", config], "ghp_unknown_token_000000\n");
     assert_eq!(code(&set), 1);
-    assert!(
-        text(&set.stderr).contains("GitHub rejects this PAT"),
-        "{}",
-        all_output(&set)
-    );
+    assert!(text(&set.stderr).contains("GitHub rejects this PAT"), "{}", all_output(&set));
     assert!(!all_output(&set).contains("ghp_unknown_token_000000"));
     let status = agent_in_session(&["pat", "status", "--config", config], "");
     assert_eq!(code(&status), 1, "nothing was stored");
@@ -123,15 +97,6 @@ fn pat_set_refuses_a_pat_github_rejects_and_stores_nothing() {
 #[test]
 fn pat_set_never_takes_the_pat_from_the_command_line() {
     let out = agent(&["pat", "set", PAT], &[]);
-    assert_eq!(
-        code(&out),
-        2,
-        "clap refuses a positional PAT: {}",
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stderr).contains("unexpected argument"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_eq!(code(&out), 2, "clap refuses a positional PAT: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unexpected argument"), "{}", text(&out.stderr));
 }

@@ -11,21 +11,14 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let (settings, validators) = (&prepared.settings, &prepared.validators);
     tracing::info!(validators = validators.eligible.len(), source = %validators.source, "checking validators");
 
-    let answers = probe::check_all(
-        &prepared.dendrite,
-        &validators.eligible,
-        settings.check_timeout,
-        settings.max_concurrency,
-    )
-    .await;
+    let answers =
+        probe::check_all(&prepared.dendrite, &validators.eligible, settings.check_timeout, settings.max_concurrency)
+            .await;
     let rows: Vec<_> = validators.eligible.iter().cloned().zip(answers).collect();
     warn_about_our_side(rows.iter().map(|(_, a)| a.status));
 
     if args.json {
-        report::emit(&format!(
-            "{:#}",
-            report::check_json(&rows, &validators.skipped)
-        ));
+        report::emit(&format!("{:#}", report::check_json(&rows, &validators.skipped)));
     } else {
         report::emit(&report::check_table(&rows));
         report::emit(&format!("\n{}", report::check_summary(&rows)));
@@ -34,11 +27,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<u8> {
         }
     }
     let covered = rows.iter().all(|(_, a)| a.status == CheckStatus::Valid);
-    Ok(if covered {
-        exit::COVERED
-    } else {
-        exit::PARTIAL_COVERAGE
-    })
+    Ok(if covered { exit::COVERED } else { exit::PARTIAL_COVERAGE })
 }
 
 /// Problems on our side explain many validators' refusals at once: say so once, plainly.
@@ -58,9 +47,6 @@ pub(crate) fn warn_about_our_side(statuses: impl Iterator<Item = CheckStatus>) {
         );
     }
     if count(CheckStatus::Refused) > 0 {
-        tracing::warn!(
-            validators = count(CheckStatus::Refused),
-            "validators refused our signed request (401/400)"
-        );
+        tracing::warn!(validators = count(CheckStatus::Refused), "validators refused our signed request (401/400)");
     }
 }

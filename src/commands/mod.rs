@@ -22,9 +22,7 @@ pub async fn run(cli: Cli) -> u8 {
     let json = match &cli.command {
         Command::Check(a) => a.json,
         Command::Post(a) => a.json,
-        Command::Pat {
-            command: crate::cli::PatCommand::Status { json, .. },
-        } => *json,
+        Command::Pat { command: crate::cli::PatCommand::Status { json, .. } } => *json,
         Command::Pat { .. } => false,
     };
     let result = match cli.command {
@@ -36,10 +34,7 @@ pub async fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(e) => {
             if json {
-                report::emit(&format!(
-                    "{}",
-                    report::error_json("cli_error", &format!("{e:#}"))
-                ));
+                report::emit(&format!("{}", report::error_json("cli_error", &format!("{e:#}"))));
             }
             eprintln!("error: {e:#}");
             exit::COULD_NOT_RUN
@@ -58,7 +53,7 @@ pub(crate) async fn prepare(common: &CommonArgs) -> anyhow::Result<Prepared> {
     let settings = config::load(common)?;
     let hotkey = Hotkey::load(&settings.hotkey_file)?;
     tracing::debug!(hotkey = hotkey.ss58(), wallet = %settings.wallet_label, "hotkey loaded");
-    let validators = validators::discover(&settings).await?;
+    let validators = validators::discover(&settings, hotkey.ss58()).await?;
     if validators.eligible.is_empty() {
         anyhow::bail!(validators::DiscoverError::NoneEligible {
             min_vtrust: settings.min_vtrust,
@@ -67,11 +62,7 @@ pub(crate) async fn prepare(common: &CommonArgs) -> anyhow::Result<Prepared> {
         });
     }
     let dendrite = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;
-    Ok(Prepared {
-        settings,
-        dendrite,
-        validators,
-    })
+    Ok(Prepared { settings, dendrite, validators })
 }
 
 /// The keyring, then the environment. Keyring calls block (D-Bus, syscalls).

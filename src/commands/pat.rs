@@ -25,9 +25,7 @@ pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
 fn read_pat(from_stdin: bool) -> anyhow::Result<Pat> {
     let raw = if from_stdin {
         let mut raw = Zeroizing::new(String::new());
-        std::io::stdin()
-            .read_to_string(&mut raw)
-            .context("cannot read the PAT from standard input")?;
+        std::io::stdin().read_to_string(&mut raw).context("cannot read the PAT from standard input")?;
         raw
     } else {
         if !std::io::stdin().is_terminal() {
@@ -60,10 +58,7 @@ async fn set(common: &CommonArgs, from_stdin: bool) -> anyhow::Result<u8> {
     let source = keyring.source();
     let stored = pat.clone();
     tokio::task::spawn_blocking(move || keyring.set(&stored)).await??;
-    report::emit(&format!(
-        "Stored PAT {} for GitHub user @{login} in the {source}.",
-        pat.masked()
-    ));
+    report::emit(&format!("Stored PAT {} for GitHub user @{login} in the {source}.", pat.masked()));
     if let Some(expires) = expires {
         report::emit(&format!("GitHub says it expires {expires}."));
     }
@@ -75,26 +70,18 @@ async fn status(common: &CommonArgs, json: bool) -> anyhow::Result<u8> {
     let (pat, source) = super::load_pat(&settings).await?;
     let verdict = GitHub::new(&settings.github_api_url)?.validate(&pat).await;
     if json {
-        report::emit(&format!(
-            "{:#}",
-            json!({ "source": source.to_string(), "pat": pat.masked(), "github": verdict })
-        ));
+        report::emit(&format!("{:#}", json!({ "source": source.to_string(), "pat": pat.masked(), "github": verdict })));
     } else {
         report::emit(&format!("PAT {} found in the {source}.", pat.masked()));
         match &verdict {
             PatVerdict::Valid { login, expires, .. } => {
                 report::emit(&format!("GitHub accepts it: user @{login}."));
-                report::emit(&format!(
-                    "Expires: {}.",
-                    expires.as_deref().unwrap_or("never (no expiry reported)")
-                ));
+                report::emit(&format!("Expires: {}.", expires.as_deref().unwrap_or("never (no expiry reported)")));
             }
-            PatVerdict::Rejected { reason } => report::emit(&format!(
-                "GitHub REJECTS it: {reason}. Store a new one with `pat set`."
-            )),
-            PatVerdict::Unavailable { reason } => {
-                report::emit(&format!("Could not ask GitHub: {reason}."))
+            PatVerdict::Rejected { reason } => {
+                report::emit(&format!("GitHub REJECTS it: {reason}. Store a new one with `pat set`."))
             }
+            PatVerdict::Unavailable { reason } => report::emit(&format!("Could not ask GitHub: {reason}.")),
         }
     }
     Ok(match verdict {

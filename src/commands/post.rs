@@ -25,12 +25,10 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     let mut common = args.common.clone();
     common.retry_budget_secs = args.retry_budget;
     let prepared = super::prepare(&common).await?;
-    let (settings, validators, dendrite) =
-        (&prepared.settings, &prepared.validators, &prepared.dendrite);
+    let (settings, validators, dendrite) = (&prepared.settings, &prepared.validators, &prepared.dendrite);
 
     let (pat, source) = super::load_pat(settings).await?;
-    let github =
-        GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
+    let github = GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
     let login = match github.validate(&pat).await {
         PatVerdict::Valid { login, expires, .. } => {
             tracing::info!(pat = %pat.masked(), github_login = %login, expires = expires.as_deref().unwrap_or("never"), source = %source, "PAT is valid");
@@ -47,11 +45,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
 
     let targets = &validators.eligible;
     let mut outcomes = vec![PostOutcome::default(); targets.len()];
-    let first = if args.all {
-        Step::Broadcast
-    } else {
-        Step::Check
-    };
+    let first = if args.all { Step::Broadcast } else { Step::Check };
     let mut steps = vec![first; targets.len()];
     let deadline = Instant::now() + settings.post_budget;
     let mut attempt = 0;
@@ -59,13 +53,9 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     loop {
         let checking = indices(&steps, Step::Check);
         if !checking.is_empty() {
-            let answers = probe::check_all(
-                dendrite,
-                &pick(targets, &checking),
-                settings.check_timeout,
-                settings.max_concurrency,
-            )
-            .await;
+            let answers =
+                probe::check_all(dendrite, &pick(targets, &checking), settings.check_timeout, settings.max_concurrency)
+                    .await;
             for (&i, answer) in checking.iter().zip(answers) {
                 steps[i] = match decide::after_check(answer.status) {
                     Action::Covered { .. } => Step::Done,
@@ -132,16 +122,10 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     }
 
     let rows: Vec<(Target, PostOutcome)> = targets.iter().cloned().zip(outcomes).collect();
-    super::check::warn_about_our_side(
-        rows.iter()
-            .filter_map(|(_, o)| o.check.as_ref().map(|c| c.status)),
-    );
+    super::check::warn_about_our_side(rows.iter().filter_map(|(_, o)| o.check.as_ref().map(|c| c.status)));
     let covered = rows.iter().filter(|(_, o)| o.covered()).count();
     if args.json {
-        report::emit(&format!(
-            "{:#}",
-            report::post_json(&rows, &validators.skipped, &login)
-        ));
+        report::emit(&format!("{:#}", report::post_json(&rows, &validators.skipped, &login)));
     } else {
         report::emit(&report::post_table(&rows));
         report::emit(&format!("\n{}", report::post_summary(&rows)));
@@ -158,12 +142,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
 }
 
 fn indices(steps: &[Step], wanted: Step) -> Vec<usize> {
-    steps
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| **s == wanted)
-        .map(|(i, _)| i)
-        .collect()
+    steps.iter().enumerate().filter(|(_, s)| **s == wanted).map(|(i, _)| i).collect()
 }
 
 fn pick(targets: &[Target], indices: &[usize]) -> Vec<Target> {

@@ -38,11 +38,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn schedule() -> Backoff {
-        Backoff {
-            base: Duration::from_secs(2),
-            factor: 2.0,
-            cap: Duration::from_secs(60),
-        }
+        Backoff { base: Duration::from_secs(2), factor: 2.0, cap: Duration::from_secs(60) }
     }
 
     #[test]

@@ -68,12 +68,8 @@ pub fn after_broadcast(status: BroadcastStatus) -> Action {
         BroadcastStatus::Accepted => Action::Covered { confirmed: true },
         BroadcastStatus::IdentityLocked => Action::Hold(Alert::IdentityLocked),
         BroadcastStatus::PatRejected => Action::ValidatePatLocally,
-        BroadcastStatus::StoreUnavailable | BroadcastStatus::GithubUnavailable => {
-            Action::RetryCheck(Pace::Normal)
-        }
-        BroadcastStatus::NoResponse | BroadcastStatus::Malformed => {
-            Action::RetryCheck(Pace::Normal)
-        }
+        BroadcastStatus::StoreUnavailable | BroadcastStatus::GithubUnavailable => Action::RetryCheck(Pace::Normal),
+        BroadcastStatus::NoResponse | BroadcastStatus::Malformed => Action::RetryCheck(Pace::Normal),
         BroadcastStatus::Blacklisted => Action::RetryCheck(Pace::Slow),
         BroadcastStatus::ClockSkew => Action::AlertAndRetry(Alert::ClockSkew),
         BroadcastStatus::Refused => Action::AlertAndRetry(Alert::Refused),
@@ -147,78 +143,30 @@ mod tests {
 
     #[test]
     fn store_unavailable_is_retried_never_treated_as_missing() {
-        assert_eq!(
-            after_check(CheckStatus::StoreUnavailable),
-            Action::RetryCheck(Pace::Normal)
-        );
-        assert_eq!(
-            after_broadcast(BroadcastStatus::StoreUnavailable),
-            Action::RetryCheck(Pace::Normal)
-        );
+        assert_eq!(after_check(CheckStatus::StoreUnavailable), Action::RetryCheck(Pace::Normal));
+        assert_eq!(after_broadcast(BroadcastStatus::StoreUnavailable), Action::RetryCheck(Pace::Normal));
     }
 
     #[test]
     fn the_table_of_validators_md() {
-        assert_eq!(
-            after_check(CheckStatus::Valid),
-            Action::Covered { confirmed: true }
-        );
-        assert_eq!(
-            after_check(CheckStatus::Inconclusive),
-            Action::Covered { confirmed: false }
-        );
-        assert_eq!(
-            after_check(CheckStatus::InvalidPat),
-            Action::ValidatePatLocally
-        );
-        assert_eq!(
-            after_check(CheckStatus::Blacklisted),
-            Action::RetryCheck(Pace::Slow)
-        );
-        assert_eq!(
-            after_check(CheckStatus::Refused),
-            Action::AlertAndRetry(Alert::Refused)
-        );
-        assert_eq!(
-            after_check(CheckStatus::ClockSkew),
-            Action::AlertAndRetry(Alert::ClockSkew)
-        );
-        assert_eq!(
-            after_check(CheckStatus::NoResponse),
-            Action::RetryCheck(Pace::Normal)
-        );
-        assert_eq!(
-            after_check(CheckStatus::Malformed),
-            Action::RetryCheck(Pace::Normal)
-        );
-        assert_eq!(
-            after_broadcast(BroadcastStatus::Accepted),
-            Action::Covered { confirmed: true }
-        );
-        assert_eq!(
-            after_broadcast(BroadcastStatus::IdentityLocked),
-            Action::Hold(Alert::IdentityLocked)
-        );
-        assert_eq!(
-            after_broadcast(BroadcastStatus::PatRejected),
-            Action::ValidatePatLocally
-        );
-        assert_eq!(
-            after_broadcast(BroadcastStatus::NoResponse),
-            Action::RetryCheck(Pace::Normal)
-        );
+        assert_eq!(after_check(CheckStatus::Valid), Action::Covered { confirmed: true });
+        assert_eq!(after_check(CheckStatus::Inconclusive), Action::Covered { confirmed: false });
+        assert_eq!(after_check(CheckStatus::InvalidPat), Action::ValidatePatLocally);
+        assert_eq!(after_check(CheckStatus::Blacklisted), Action::RetryCheck(Pace::Slow));
+        assert_eq!(after_check(CheckStatus::Refused), Action::AlertAndRetry(Alert::Refused));
+        assert_eq!(after_check(CheckStatus::ClockSkew), Action::AlertAndRetry(Alert::ClockSkew));
+        assert_eq!(after_check(CheckStatus::NoResponse), Action::RetryCheck(Pace::Normal));
+        assert_eq!(after_check(CheckStatus::Malformed), Action::RetryCheck(Pace::Normal));
+        assert_eq!(after_broadcast(BroadcastStatus::Accepted), Action::Covered { confirmed: true });
+        assert_eq!(after_broadcast(BroadcastStatus::IdentityLocked), Action::Hold(Alert::IdentityLocked));
+        assert_eq!(after_broadcast(BroadcastStatus::PatRejected), Action::ValidatePatLocally);
+        assert_eq!(after_broadcast(BroadcastStatus::NoResponse), Action::RetryCheck(Pace::Normal));
     }
 
     #[test]
     fn local_validation_decides_between_rebroadcast_and_alert() {
         assert_eq!(after_local_validation(LocalPat::Valid), Action::Broadcast);
-        assert_eq!(
-            after_local_validation(LocalPat::Rejected),
-            Action::Hold(Alert::PatRejected)
-        );
-        assert_eq!(
-            after_local_validation(LocalPat::Unknown),
-            Action::RetryCheck(Pace::Normal)
-        );
+        assert_eq!(after_local_validation(LocalPat::Rejected), Action::Hold(Alert::PatRejected));
+        assert_eq!(after_local_validation(LocalPat::Unknown), Action::RetryCheck(Pace::Normal));
     }
 }

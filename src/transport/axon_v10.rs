@@ -39,21 +39,12 @@ pub struct SignedRequest {
 /// `str()` and then the concatenation of those hashes. Neither gittensor synapse declares
 /// any, so this is the hash of the empty string.
 pub fn body_hash(hash_field_values: &[&str]) -> String {
-    let joined: String = hash_field_values
-        .iter()
-        .map(|v| hex::encode(Sha3_256::digest(v.as_bytes())))
-        .collect();
+    let joined: String = hash_field_values.iter().map(|v| hex::encode(Sha3_256::digest(v.as_bytes()))).collect();
     hex::encode(Sha3_256::digest(joined.as_bytes()))
 }
 
 /// The message a dendrite signs: `{nonce}.{dendrite_hotkey}.{axon_hotkey}.{uuid}.{body_hash}`.
-pub fn request_message(
-    nonce: u64,
-    dendrite_hotkey: &str,
-    axon_hotkey: &str,
-    uuid: &str,
-    body_hash: &str,
-) -> String {
+pub fn request_message(nonce: u64, dendrite_hotkey: &str, axon_hotkey: &str, uuid: &str, body_hash: &str) -> String {
     format!("{nonce}.{dendrite_hotkey}.{axon_hotkey}.{uuid}.{body_hash}")
 }
 
@@ -71,9 +62,8 @@ pub fn build_request(
     call: &SynapseCall,
 ) -> SignedRequest {
     let hash = body_hash(&[]);
-    let signature = hotkey.sign_hex(
-        request_message(nonce, hotkey.ss58(), &target.hotkey, dendrite_uuid, &hash).as_bytes(),
-    );
+    let signature =
+        hotkey.sign_hex(request_message(nonce, hotkey.ss58(), &target.hotkey, dendrite_uuid, &hash).as_bytes());
     let timeout = python_float(call.timeout);
     let dendrite_ip = "0.0.0.0"; // the axon replaces it with the peer address it sees
 
@@ -84,27 +74,15 @@ pub fn build_request(
         ("bt_header_axon_port".to_owned(), target.port.to_string()),
         ("bt_header_axon_hotkey".to_owned(), target.hotkey.clone()),
         ("bt_header_dendrite_ip".to_owned(), dendrite_ip.to_owned()),
-        (
-            "bt_header_dendrite_version".to_owned(),
-            DENDRITE_VERSION.to_string(),
-        ),
+        ("bt_header_dendrite_version".to_owned(), DENDRITE_VERSION.to_string()),
         ("bt_header_dendrite_nonce".to_owned(), nonce.to_string()),
-        (
-            "bt_header_dendrite_uuid".to_owned(),
-            dendrite_uuid.to_owned(),
-        ),
-        (
-            "bt_header_dendrite_hotkey".to_owned(),
-            hotkey.ss58().to_owned(),
-        ),
+        ("bt_header_dendrite_uuid".to_owned(), dendrite_uuid.to_owned()),
+        ("bt_header_dendrite_hotkey".to_owned(), hotkey.ss58().to_owned()),
         ("bt_header_dendrite_signature".to_owned(), signature.clone()),
     ];
     let b64 = base64::engine::general_purpose::STANDARD;
     for (field, empty_default) in &call.required_defaults {
-        headers.push((
-            format!("bt_header_input_obj_{field}"),
-            b64.encode(empty_default.to_string()),
-        ));
+        headers.push((format!("bt_header_input_obj_{field}"), b64.encode(empty_default.to_string())));
     }
 
     let mut body = Map::new();
@@ -137,21 +115,14 @@ pub fn build_request(
     // Informational only; the axon parses but does not check them.
     let header_size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
     headers.push(("header_size".to_owned(), header_size.to_string()));
-    headers.push((
-        "total_size".to_owned(),
-        (header_size + body.to_string().len()).to_string(),
-    ));
+    headers.push(("total_size".to_owned(), (header_size + body.to_string().len()).to_string()));
     headers.push(("computed_body_hash".to_owned(), hash));
 
     let host = match target.ip {
         std::net::IpAddr::V4(ip) => ip.to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
     };
-    SignedRequest {
-        url: format!("http://{host}:{}/{}", target.port, call.name),
-        headers,
-        body,
-    }
+    SignedRequest { url: format!("http://{host}:{}/{}", target.port, call.name), headers, body }
 }
 
 /// Our dendrite: one uuid per process, strictly increasing nanosecond nonces.
@@ -195,19 +166,11 @@ impl Dendrite {
     /// Wall-clock nanoseconds, bumped so that no two requests share or reuse a nonce
     /// (the axon refuses a nonce not larger than the last one it saw from us).
     pub fn next_nonce(&self) -> u64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let mut last = self.last_nonce.load(Ordering::Relaxed);
         loop {
             let next = now.max(last + 1);
-            match self.last_nonce.compare_exchange_weak(
-                last,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self.last_nonce.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return next,
                 Err(seen) => last = seen,
             }
@@ -215,12 +178,7 @@ impl Dendrite {
     }
 
     /// Sends an already built request; split out so tests can tamper with one.
-    pub async fn send(
-        &self,
-        target: &Target,
-        request: SignedRequest,
-        timeout: Duration,
-    ) -> Result<Reply, CallError> {
+    pub async fn send(&self, target: &Target, request: SignedRequest, timeout: Duration) -> Result<Reply, CallError> {
         let started = Instant::now();
         let exchange = async {
             let mut builder = self.client.post(&request.url).json(&request.body);
@@ -233,44 +191,25 @@ impl Dendrite {
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(classify_reqwest_error)? {
                 if body.len() + chunk.len() > self.body_cap {
-                    return Err(CallError::TooLarge {
-                        limit: self.body_cap,
-                    });
+                    return Err(CallError::TooLarge { limit: self.body_cap });
                 }
                 body.extend_from_slice(&chunk);
             }
             Ok((http_status, headers, body))
         };
-        let (http_status, headers, body) = tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| CallError::Timeout)??;
+        let (http_status, headers, body) =
+            tokio::time::timeout(timeout, exchange).await.map_err(|_| CallError::Timeout)??;
 
         let body: Option<Value> = serde_json::from_slice(&body).ok();
-        let message = body
-            .as_ref()
-            .and_then(|b| b.get("message"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let message = body.as_ref().and_then(|b| b.get("message")).and_then(Value::as_str).map(str::to_owned);
         let axon_uuid = header_str(&headers, "bt_header_axon_uuid");
         let provenance = self.provenance(target, &headers, axon_uuid.as_deref());
-        Ok(Reply {
-            http_status,
-            message,
-            body,
-            axon_uuid,
-            provenance,
-            elapsed: started.elapsed(),
-        })
+        Ok(Reply { http_status, message, body, axon_uuid, provenance, elapsed: started.elapsed() })
     }
 
     /// Checks the axon's signature over `{axon_nonce}.{dendrite_hotkey}.{axon_hotkey}.{axon_uuid}`
     /// against the hotkey we meant to reach.
-    fn provenance(
-        &self,
-        target: &Target,
-        headers: &HeaderMap,
-        axon_uuid: Option<&str>,
-    ) -> Provenance {
+    fn provenance(&self, target: &Target, headers: &HeaderMap, axon_uuid: Option<&str>) -> Provenance {
         let signature = header_str(headers, "bt_header_axon_signature");
         let nonce = header_str(headers, "bt_header_axon_nonce");
         match (signature, nonce, axon_uuid) {
@@ -297,10 +236,7 @@ impl Transport for Dendrite {
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 fn classify_reqwest_error(e: reqwest::Error) -> CallError {
@@ -344,57 +280,28 @@ mod tests {
 
     #[test]
     fn empty_body_hash_is_sha3_of_empty_string() {
-        assert_eq!(
-            body_hash(&[]),
-            "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"
-        );
+        assert_eq!(body_hash(&[]), "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a");
     }
 
     #[test]
     fn fixed_key_and_nonce_sign_the_documented_message() {
         let hotkey = Hotkey::from_seed(&[0x22; 32]);
-        let req = build_request(
-            &hotkey,
-            "uuid-1",
-            1_700_000_000_000_000_000,
-            &target(),
-            &check_call(),
-        );
-        let header = |name: &str| {
-            req.headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
+        let req = build_request(&hotkey, "uuid-1", 1_700_000_000_000_000_000, &target(), &check_call());
+        let header = |name: &str| req.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap();
         let message = format!(
             "1700000000000000000.{}.5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi.uuid-1.a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a",
             hotkey.ss58()
         );
         assert_eq!(
             message,
-            request_message(
-                1_700_000_000_000_000_000,
-                hotkey.ss58(),
-                &target().hotkey,
-                "uuid-1",
-                &body_hash(&[])
-            )
+            request_message(1_700_000_000_000_000_000, hotkey.ss58(), &target().hotkey, "uuid-1", &body_hash(&[]))
         );
-        assert!(wallet::verify_hex(
-            hotkey.ss58(),
-            message.as_bytes(),
-            &header("bt_header_dendrite_signature")
-        ));
+        assert!(wallet::verify_hex(hotkey.ss58(), message.as_bytes(), &header("bt_header_dendrite_signature")));
         assert_eq!(header("timeout"), "15.0");
         assert_eq!(header("bt_header_dendrite_version"), "10003001");
         assert_eq!(header("name"), "PatCheckSynapse");
         assert_eq!(req.url, "http://127.0.0.1:8091/PatCheckSynapse");
-        assert_eq!(
-            req.body["dendrite"]["hotkey"],
-            hotkey.ss58(),
-            "gittensor reads the miner from the body"
-        );
+        assert_eq!(req.body["dendrite"]["hotkey"], hotkey.ss58(), "gittensor reads the miner from the body");
     }
 
     #[test]
@@ -409,18 +316,11 @@ mod tests {
             timeout: Duration::from_millis(30_500),
         };
         let req = build_request(&hotkey, "u", 1, &target(), &call);
-        let input = req
-            .headers
-            .iter()
-            .find(|(k, _)| k == "bt_header_input_obj_github_access_token")
-            .unwrap();
+        let input = req.headers.iter().find(|(k, _)| k == "bt_header_input_obj_github_access_token").unwrap();
         assert_eq!(input.1, "IiI="); // base64 of `""`, as bittensor sends it
         assert!(req.headers.iter().all(|(_, v)| !v.contains("ghp_secret")));
         assert_eq!(req.body["github_access_token"], "ghp_secret_value_1234");
-        assert_eq!(
-            req.headers.iter().find(|(k, _)| k == "timeout").unwrap().1,
-            "30.5"
-        );
+        assert_eq!(req.headers.iter().find(|(k, _)| k == "timeout").unwrap().1, "30.5");
     }
 
     #[test]

@@ -92,9 +92,5 @@ impl fmt::Display for CallError {
 
 /// Sends one signed synapse call to one validator and reads its answer.
 pub trait Transport: Send + Sync {
-    fn call(
-        &self,
-        target: &Target,
-        call: &SynapseCall,
-    ) -> impl Future<Output = Result<Reply, CallError>> + Send;
+    fn call(&self, target: &Target, call: &SynapseCall) -> impl Future<Output = Result<Reply, CallError>> + Send;
 }

@@ -19,11 +19,7 @@ pub fn python() -> PathBuf {
         return PathBuf::from(p);
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with bittensor at {}: run `scripts/test`, which creates it",
-        venv.display()
-    );
+    assert!(venv.exists(), "no Python with bittensor at {}: run `scripts/test`, which creates it", venv.display());
     venv
 }
 
@@ -63,32 +59,16 @@ impl Emulator {
             // Keep draining: bittensor logs to stdout, and a closed pipe makes it complain.
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("emulator did not start within 120 s");
-        let info: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("emulator said {line:?}: {e}"));
-        let emulator = Emulator {
-            child,
-            _stdin: stdin,
-            info,
-            dir,
-            http: reqwest::blocking::Client::new(),
-        };
-        emulator.control(
-            json!({"op": "github_token", "token": PAT, "login": "octo-miner", "id": 4242}),
-        );
+        let line = rx.recv_timeout(Duration::from_secs(120)).expect("emulator did not start within 120 s");
+        let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("emulator said {line:?}: {e}"));
+        let emulator = Emulator { child, _stdin: stdin, info, dir, http: reqwest::blocking::Client::new() };
+        emulator.control(json!({"op": "github_token", "token": PAT, "login": "octo-miner", "id": 4242}));
         emulator
     }
 
     pub fn control(&self, op: Value) -> Value {
         let url = self.info["control_url"].as_str().unwrap();
-        let response = self
-            .http
-            .post(url)
-            .json(&op)
-            .send()
-            .expect("emulator control API unreachable");
+        let response = self.http.post(url).json(&op).send().expect("emulator control API unreachable");
         let status = response.status();
         let body: Value = response.json().unwrap();
         assert!(status.is_success(), "control {op} failed: {body}");
@@ -101,12 +81,7 @@ impl Emulator {
 
     /// Per-validator counter (`checks` or `broadcasts`), in uid order.
     pub fn counts(&self, what: &str) -> Vec<u64> {
-        self.stats()["validators"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v[what].as_u64().unwrap())
-            .collect()
+        self.stats()["validators"].as_array().unwrap().iter().map(|v| v[what].as_u64().unwrap()).collect()
     }
 
     /// Every validator already holds the miner's PAT.
@@ -121,10 +96,7 @@ impl Emulator {
     }
 
     pub fn miner_hotkey_file(&self) -> String {
-        self.info["miner"]["hotkey_file"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.info["miner"]["hotkey_file"].as_str().unwrap().to_owned()
     }
 
     /// A config naming the emulated validators as a static list, with `extra` TOML
@@ -175,11 +147,7 @@ pub fn agent(args: &[&str], envs: &[(&str, &str)]) -> Output {
 
 pub fn stdout_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            text(&output.stdout),
-            text(&output.stderr)
-        )
+        panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", text(&output.stdout), text(&output.stderr))
     })
 }
 
