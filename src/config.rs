@@ -483,7 +483,9 @@ mod tests {
             network: Some("test".into()),
             ..Default::default()
         };
-        assert_eq!(resolve_text("", &rpc).unwrap().chain.endpoint, "ws://10.0.0.1:9944");
+        assert_eq!(resolve_text("", &rpc).unwrap().chain.endpoints, ["ws://10.0.0.1:9944"]);
+        let listed = resolve_text("rpc_url = [\"ws://a:1\", \"finney\"]\n", &CommonArgs::default()).unwrap();
+        assert_eq!(listed.chain.endpoints, ["ws://a:1", FINNEY]);
     }
 
     #[test]

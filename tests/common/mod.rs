@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 /// The PAT the fake GitHub accepts in most tests. It must never appear in our output.
+pub mod fake_chain;
+
 pub const PAT: &str = "ghp_TestOnlyToken_9f8e7d6c5b4a";
 
 /// The Python that has `bittensor==10.3.1`: `$GMA_TEST_PYTHON`, else the repo's `.venv`

@@ -1,0 +1,255 @@
+//! The chain reader against a fake subtensor node (tests/common/fake_chain.rs), offline.
+
+mod common;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use common::fake_chain::{ChainSpec, FakeChain, FakeNeuron};
+use common::*;
+use gittensor_miner_agent::chain::{self, ChainError, ChainReader};
+use serde_json::json;
+use subxt::utils::AccountId32;
+
+const NETUID: u16 = 74;
+
+fn key(byte: u8) -> [u8; 32] {
+    [byte; 32]
+}
+
+fn ss58(bytes: [u8; 32]) -> String {
+    AccountId32(bytes).to_string()
+}
+
+fn reader(endpoints: Vec<String>) -> ChainReader {
+    ChainReader::new(endpoints, Duration::from_secs(2), Duration::from_secs(3))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// uid 0 our miner; 1 vtrust exactly 0.25; 2 stake exactly 15 000 α; 3 stake just below;
+/// 4 no axon; 5 an IPv6 validator.
+fn boundary_neurons() -> Vec<FakeNeuron> {
+    let mut ipv6 = FakeNeuron::validator(5, key(5), 8095, 0.9, 50_000);
+    ipv6.ip = 1; // ::1
+    ipv6.ip_type = 6;
+    let mut no_axon = FakeNeuron::validator(4, key(4), 8094, 0.9, 50_000);
+    no_axon.ip = 0;
+    vec![
+        FakeNeuron::miner(0, key(0xaa)),
+        FakeNeuron { validator_trust: 16384, ..FakeNeuron::validator(1, key(1), 8091, 0.0, 50_000) }, // 16384/65535 = 0.25001
+        FakeNeuron::validator(2, key(2), 8092, 0.9, 15_000),
+        FakeNeuron { total_stake: 14_999_999_999_999, ..FakeNeuron::validator(3, key(3), 8093, 0.9, 0) },
+        no_axon,
+        ipv6,
+    ]
+}
+
+#[test]
+fn neurons_decode_through_the_served_metadata_and_the_rule_applies() {
+    let node = FakeChain::start(ChainSpec::new(NETUID, boundary_neurons()));
+    let snapshot = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap();
+    assert_eq!(snapshot.stake_source, "SubnetInfoRuntimeApi.get_subnet_state");
+    assert_eq!(snapshot.block, 100);
+    let by_uid = |uid: u16| snapshot.neurons.iter().find(|n| n.uid == uid).unwrap();
+    assert_eq!(by_uid(0).hotkey, ss58(key(0xaa)));
+    assert_eq!(by_uid(2).total_stake, 15_000.0);
+    assert!((by_uid(1).validator_trust - 16384.0 / 65535.0).abs() < 1e-12);
+    assert_eq!(by_uid(5).axon, Some(("::1".parse().unwrap(), 8095)));
+    assert_eq!(by_uid(4).axon, None);
+
+    let set = chain::select(&snapshot.neurons, 0.25, 15_000.0);
+    let eligible: Vec<u16> = set.eligible.iter().map(|t| t.uid).collect();
+    assert_eq!(eligible, [1, 2, 5]);
+    let skipped: Vec<(u16, String)> = set.skipped.iter().map(|s| (s.uid, s.reasons.join("; "))).collect();
+    assert_eq!(
+        skipped,
+        [(3, "stake 15000 α below 15000 α threshold".to_owned()), (4, "not serving an axon".to_owned())]
+    );
+}
+
+#[test]
+fn vtrust_of_exactly_a_quarter_is_not_a_validator() {
+    // 0.25 itself cannot be encoded in a u16 fraction; a threshold equal to a uid's vtrust is.
+    let node = FakeChain::start(ChainSpec::new(NETUID, boundary_neurons()));
+    let snapshot = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap();
+    let exactly = snapshot.neurons.iter().find(|n| n.uid == 1).unwrap().validator_trust;
+    let set = chain::select(&snapshot.neurons, exactly, 15_000.0);
+    assert!(set.eligible.iter().all(|t| t.uid != 1));
+    assert!(set.skipped.iter().all(|s| s.uid != 1));
+}
+
+#[test]
+fn a_missing_subnet_state_call_falls_back_to_the_metagraph() {
+    let mut spec = ChainSpec::new(NETUID, boundary_neurons());
+    spec.has_subnet_state = false;
+    let node = FakeChain::start(spec);
+    let snapshot = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap();
+    assert_eq!(snapshot.stake_source, "SubnetInfoRuntimeApi.get_metagraph");
+    assert_eq!(snapshot.neurons.iter().find(|n| n.uid == 2).unwrap().total_stake, 15_000.0);
+    assert!(node.calls().contains(&"SubnetInfoRuntimeApi_get_metagraph".to_owned()));
+    assert!(!node.calls().contains(&"SubnetInfoRuntimeApi_get_subnet_state".to_owned()));
+}
+
+#[test]
+fn a_node_without_the_neurons_api_is_a_clear_error() {
+    let mut spec = ChainSpec::new(NETUID, boundary_neurons());
+    spec.has_subnet_state = false;
+    spec.has_metagraph = false;
+    let node = FakeChain::start(spec);
+    let err = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap_err().to_string();
+    assert!(err.contains("SubnetInfoRuntimeApi") && err.contains("is it a subtensor node"), "{err}");
+}
+
+#[test]
+fn the_first_endpoint_down_means_the_second_is_used() {
+    let node = FakeChain::start(ChainSpec::new(NETUID, boundary_neurons()));
+    let dead = "ws://127.0.0.1:1".to_owned();
+    let snapshot = runtime().block_on(reader(vec![dead, node.url.clone()]).read(NETUID)).unwrap();
+    assert_eq!(snapshot.endpoint, node.url);
+}
+
+#[test]
+fn a_connection_dropped_mid_call_is_retried() {
+    let mut spec = ChainSpec::new(NETUID, boundary_neurons());
+    spec.faults.drop_neurons_call = 1;
+    let node = FakeChain::start(spec);
+    let snapshot = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap();
+    assert_eq!(snapshot.neurons.len(), 6);
+    let neuron_calls = node.calls().iter().filter(|c| *c == "NeuronInfoRuntimeApi_get_neurons_lite").count();
+    assert!(neuron_calls >= 2, "{:?}", node.calls());
+}
+
+#[test]
+fn garbage_from_the_node_is_a_clear_error_not_a_crash() {
+    let mut spec = ChainSpec::new(NETUID, boundary_neurons());
+    spec.faults.garbage_neurons = true;
+    let node = FakeChain::start(spec);
+    let err = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap_err();
+    assert!(matches!(err, ChainError::AllFailed(_)));
+    let text = err.to_string();
+    assert!(text.contains(&node.url) && text.contains("get_neurons_lite"), "{text}");
+}
+
+#[test]
+fn a_silent_node_times_out_instead_of_hanging() {
+    let mut spec = ChainSpec::new(NETUID, boundary_neurons());
+    spec.faults.silent = true;
+    let node = FakeChain::start(spec);
+    let started = Instant::now();
+    let err = runtime()
+        .block_on(
+            ChainReader::new(vec![node.url.clone()], Duration::from_secs(1), Duration::from_millis(500)).read(NETUID),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn an_unknown_subnet_is_named() {
+    let node = FakeChain::start(ChainSpec::new(NETUID, boundary_neurons()));
+    let err = runtime().block_on(reader(vec![node.url.clone()]).read(7)).unwrap_err();
+    assert!(matches!(err, ChainError::NoSubnet { netuid: 7, .. }), "{err}");
+}
+
+// ---- End to end: fake chain + real axons + the binary ----------------------------------
+
+/// The chain lists the emulated validators (and the miner) on subnet 74.
+fn chain_for(emu: &Emulator, extra: Vec<FakeNeuron>) -> FakeChain {
+    let miner = AccountId32::from_str(emu.info["miner"]["ss58"].as_str().unwrap()).unwrap().0;
+    let mut neurons = vec![FakeNeuron::miner(0, miner)];
+    for v in emu.info["validators"].as_array().unwrap() {
+        let hotkey = AccountId32::from_str(v["hotkey"].as_str().unwrap()).unwrap().0;
+        let uid = v["uid"].as_u64().unwrap() as u16 + 1;
+        neurons.push(FakeNeuron::validator(uid, hotkey, v["port"].as_u64().unwrap() as u16, 0.9, 100_000));
+    }
+    neurons.extend(extra);
+    FakeChain::start(ChainSpec::new(NETUID, neurons))
+}
+
+fn chain_config(emu: &Emulator, node: &FakeChain) -> String {
+    let path = emu.dir.path().join("chain.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "rpc_url = {:?}\nhotkey_file = {:?}\ngithub_api_url = {:?}\nchain_call_timeout_secs = 5\n[pat]\nstore = \"none\"\n",
+            node.url,
+            emu.miner_hotkey_file(),
+            emu.info["github_url"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn check_finds_the_validators_through_the_chain_end_to_end() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0, 1]);
+    let low_stake = FakeNeuron::validator(3, key(9), 9, 0.8, 100);
+    let node = chain_for(&emu, vec![low_stake]);
+    let config = chain_config(&emu, &node);
+
+    let out = agent(&["check", "--config", &config], &[]);
+    assert_eq!(code(&out), 0, "{}", all_output(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("2/2 validators have a valid PAT stored."), "{stdout}");
+    assert!(
+        stdout.contains("Skipped validators") && stdout.contains("stake 100 α below 15000 α threshold"),
+        "{stdout}"
+    );
+
+    let out = agent(&["check", "--config", &config, "--json"], &[]);
+    let json = stdout_json(&out);
+    assert_eq!(
+        json["skipped"],
+        json!([{"uid": 3, "vtrust": 0.8, "stake": 100.0, "reasons": ["stake 100 α below 15000 α threshold"]}])
+    );
+    assert_eq!(
+        json["results"].as_array().unwrap().iter().map(|r| r["uid"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+#[test]
+fn post_through_the_chain_repairs_the_validator_that_lost_its_store() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0]);
+    let node = chain_for(&emu, vec![]);
+    let config = chain_config(&emu, &node);
+    let out = agent(&["post", "--config", &config], &[("GITTENSOR_MINER_PAT", PAT)]);
+    assert_eq!(code(&out), 0, "{}", all_output(&out));
+    assert_eq!(emu.counts("broadcasts"), [0, 1]);
+}
+
+#[test]
+fn an_unregistered_miner_gets_a_clear_error_and_nothing_is_sent() {
+    let emu = Emulator::start(1);
+    let node = chain_for(&emu, vec![]);
+    node.spec.lock().unwrap().neurons.remove(0); // the miner deregistered
+    let config = chain_config(&emu, &node);
+    let out = agent(&["post", "--config", &config], &[("GITTENSOR_MINER_PAT", PAT)]);
+    assert_eq!(code(&out), 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("is not registered on subnet 74") && err.contains(emu.info["miner"]["ss58"].as_str().unwrap()),
+        "{err}"
+    );
+    assert_eq!(emu.counts("checks"), [0]);
+    assert_eq!(emu.counts("broadcasts"), [0]);
+}
+
+#[test]
+fn an_unreachable_chain_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("hotkey");
+    std::fs::write(&keyfile, format!(r#"{{"secretSeed":"0x{}"}}"#, "11".repeat(32))).unwrap();
+    let out = agent(&["check", "--rpc-url", "ws://127.0.0.1:1", "--hotkey-file", keyfile.to_str().unwrap()], &[]);
+    assert_eq!(code(&out), 1);
+    let err = text(&out.stderr);
+    assert!(err.contains("every chain endpoint failed") && err.contains("ws://127.0.0.1:1"), "{err}");
+    assert!(!err.contains("panicked"));
+}
