@@ -7,7 +7,21 @@ use futures::stream::{self, StreamExt};
 
 use crate::secrets::Pat;
 use crate::synapse::{self, BroadcastAnswer, CheckAnswer};
-use crate::transport::{Target, Transport};
+use crate::transport::{CallError, Reply, SynapseCall, Target, Transport};
+
+async fn fan_out<T: Transport, A>(
+    transport: &T,
+    targets: &[Target],
+    call: &SynapseCall,
+    concurrency: usize,
+    classify: fn(&Result<Reply, CallError>) -> A,
+) -> Vec<A> {
+    stream::iter(targets)
+        .map(|target| async move { classify(&transport.call(target, call).await) })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
 
 pub async fn check_all<T: Transport>(
     transport: &T,
@@ -15,15 +29,7 @@ pub async fn check_all<T: Transport>(
     timeout: Duration,
     concurrency: usize,
 ) -> Vec<CheckAnswer> {
-    let call = synapse::pat_check_call(timeout);
-    stream::iter(targets)
-        .map(|target| {
-            let call = &call;
-            async move { synapse::classify_check(&transport.call(target, call).await) }
-        })
-        .buffered(concurrency.max(1))
-        .collect()
-        .await
+    fan_out(transport, targets, &synapse::pat_check_call(timeout), concurrency, synapse::classify_check).await
 }
 
 /// Sends the PAT to exactly `targets`: callers decide who needs it (see `reconcile::decide`).
@@ -34,13 +40,6 @@ pub async fn broadcast_all<T: Transport>(
     timeout: Duration,
     concurrency: usize,
 ) -> Vec<BroadcastAnswer> {
-    let call = synapse::pat_broadcast_call(pat, timeout);
-    stream::iter(targets)
-        .map(|target| {
-            let call = &call;
-            async move { synapse::classify_broadcast(&transport.call(target, call).await) }
-        })
-        .buffered(concurrency.max(1))
-        .collect()
+    fan_out(transport, targets, &synapse::pat_broadcast_call(pat, timeout), concurrency, synapse::classify_broadcast)
         .await
 }

@@ -278,3 +278,72 @@ fn an_answer_signed_by_another_hotkey_is_not_trusted() {
     assert_eq!(reply.provenance, Provenance::Forged);
     assert_eq!(synapse::classify_check(&Ok(reply)).status, CheckStatus::Malformed);
 }
+
+/// Our clock running behind (an old nonce) is reported as clock skew by the real axon's
+/// own message, not as "validator refused us".
+#[test]
+fn a_nonce_outside_the_axons_window_is_classified_as_clock_skew() {
+    let emu = Emulator::start(1);
+    let hotkey = Arc::new(Hotkey::load(emu.miner_hotkey_file().as_ref()).unwrap());
+    let dendrite = Dendrite::new(hotkey.clone()).unwrap();
+    let target = target(&emu, 0);
+    let call = synapse::pat_check_call(Duration::from_secs(5));
+    let minute_ago = dendrite.next_nonce() - 60_000_000_000;
+    let request = build_request(&hotkey, dendrite.uuid(), minute_ago, &target, &call);
+    let reply = runtime().block_on(dendrite.send(&target, request, call.timeout)).unwrap();
+    assert_eq!(reply.http_status, 401);
+    let answer = synapse::classify_check(&Ok(reply));
+    assert_eq!(answer.status, CheckStatus::ClockSkew, "{:?}", answer.rejection_reason);
+    assert!(answer.rejection_reason.unwrap().contains("clock"));
+}
+
+/// A hostile peer on a validator's endpoint: an endless body, or a body that trickles in.
+/// The answer is capped and timed out; the call returns, classified, and nothing panics.
+#[test]
+fn oversized_and_trickling_answers_are_cut_off() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 52428800\r\n\r\n");
+            let chunk = vec![b' '; 64 * 1024];
+            for _ in 0..800 {
+                if i == 1 {
+                    std::thread::sleep(Duration::from_millis(500)); // one byte-ish at a time
+                    if stream.write_all(b" ").is_err() {
+                        break;
+                    }
+                } else if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let hotkey = Arc::new(Hotkey::from_seed(&[7; 32]));
+    let dendrite = Dendrite::new(hotkey).unwrap();
+    let target = Target {
+        uid: 0,
+        hotkey: Hotkey::from_seed(&[8; 32]).ss58().to_owned(),
+        ip: "127.0.0.1".parse().unwrap(),
+        port,
+    };
+    let call = synapse::pat_check_call(Duration::from_secs(2));
+    runtime().block_on(async {
+        let huge = dendrite.call(&target, &call).await;
+        assert_eq!(
+            huge.as_ref().unwrap_err(),
+            &gittensor_miner_agent::transport::CallError::TooLarge { limit: 64 * 1024 }
+        );
+        assert_eq!(synapse::classify_check(&huge).status, CheckStatus::Malformed);
+        let started = std::time::Instant::now();
+        let trickle = dendrite.call(&target, &call).await;
+        assert_eq!(trickle.as_ref().unwrap_err(), &gittensor_miner_agent::transport::CallError::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(4), "the timeout bounds the whole answer");
+        assert_eq!(synapse::classify_check(&trickle).status, CheckStatus::NoResponse);
+    });
+}

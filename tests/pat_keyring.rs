@@ -30,12 +30,10 @@ fn agent_in_session(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-#[test]
-fn pat_set_status_delete_round_trip_in_the_kernel_keyring() {
-    let emu = Emulator::start(0);
-    emu.control(json!({"op": "github_token", "token": PAT, "login": "octo-miner", "id": 4242, "expiry": "2027-01-31 00:00:00 UTC"}));
-    // A unique account so that parallel or earlier runs never share the entry.
-    let account = format!("test-{}", std::process::id());
+/// A config for the kernel keyring, with an account unique to this test run so that
+/// parallel or earlier runs never share the entry.
+fn keyring_config(emu: &Emulator, name: &str) -> String {
+    let account = format!("{name}-{}", std::process::id());
     let config = emu.dir.path().join("pat.toml");
     std::fs::write(
         &config,
@@ -45,7 +43,15 @@ fn pat_set_status_delete_round_trip_in_the_kernel_keyring() {
         ),
     )
     .unwrap();
-    let config = config.to_str().unwrap();
+    config.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn pat_set_status_delete_round_trip_in_the_kernel_keyring() {
+    let emu = Emulator::start(0);
+    emu.control(json!({"op": "github_token", "token": PAT, "login": "octo-miner", "id": 4242, "expiry": "2027-01-31 00:00:00 UTC"}));
+    let config = keyring_config(&emu, "test");
+    let config = config.as_str();
 
     let set = agent_in_session(&["pat", "set", "--stdin", "--config", config], &format!("{PAT}\n"));
     assert_eq!(code(&set), 0, "{}", all_output(&set));
@@ -75,17 +81,8 @@ fn pat_set_status_delete_round_trip_in_the_kernel_keyring() {
 #[test]
 fn pat_set_refuses_a_pat_github_rejects_and_stores_nothing() {
     let emu = Emulator::start(0);
-    let account = format!("reject-{}", std::process::id());
-    let config = emu.dir.path().join("pat.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "github_api_url = {:?}\n[pat]\nstore = \"keyutils\"\naccount = {account:?}\n",
-            emu.info["github_url"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
+    let config = keyring_config(&emu, "reject");
+    let config = config.as_str();
     let set = agent_in_session(&["pat", "set", "--stdin", "--config", config], "ghp_unknown_token_000000\n");
     assert_eq!(code(&set), 1);
     assert!(text(&set.stderr).contains("GitHub rejects this PAT"), "{}", all_output(&set));
