@@ -1,5 +1,7 @@
 //! Reconciling "every eligible validator holds our valid PAT" with what validators say.
-//! `decide` and `backoff` are pure; the loops that do I/O live with their commands.
+//! `decide`, `backoff` and `tracker` are pure; the loops that do I/O are `engine` (the
+//! daemon) and the one-shot commands.
 
 pub mod backoff;
 pub mod decide;
+pub mod tracker;
