@@ -347,3 +347,29 @@ fn oversized_and_trickling_answers_are_cut_off() {
         assert_eq!(synapse::classify_check(&trickle).status, CheckStatus::NoResponse);
     });
 }
+
+/// The liveness probe learns the axon's instance id from a real axon without running any
+/// handler, and sees a restart as a new id.
+#[test]
+fn liveness_reads_the_axon_instance_and_costs_the_validator_nothing() {
+    use gittensor_miner_agent::transport::Liveness;
+    let emu = Emulator::start(1);
+    let hotkey = Arc::new(Hotkey::load(emu.miner_hotkey_file().as_ref()).unwrap());
+    let dendrite = Dendrite::new(hotkey).unwrap();
+    let target = target(&emu, 0);
+    let rt = runtime();
+    let first = rt.block_on(dendrite.liveness(&target, Duration::from_secs(3)));
+    let uuid = emu.stats()["validators"][0]["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(first, Liveness::Alive { instance: Some(uuid.clone()) });
+    // Our own nonces still work after the expired probe.
+    let answer = rt.block_on(dendrite.call(&target, &synapse::pat_check_call(Duration::from_secs(5)))).unwrap();
+    assert_eq!(answer.http_status, 200);
+    assert_eq!(emu.counts("checks"), [1], "the probe reached no handler");
+
+    emu.control(json!({"op": "restart", "uid": 0}));
+    let after = rt.block_on(dendrite.liveness(&target, Duration::from_secs(3)));
+    assert!(matches!(&after, Liveness::Alive { instance: Some(new) } if *new != uuid), "{after:?}");
+
+    emu.control(json!({"op": "down", "uid": 0}));
+    assert_eq!(rt.block_on(dendrite.liveness(&target, Duration::from_secs(3))), Liveness::Unreachable);
+}

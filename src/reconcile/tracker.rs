@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::backoff::Backoff;
 use super::decide::{self, Action, Alert, LocalPat, Pace};
 use crate::synapse::{BroadcastAnswer, BroadcastStatus, CheckAnswer, CheckStatus};
+pub use crate::transport::Liveness;
 use crate::transport::Target;
 
 /// Where a validator stands.
@@ -99,14 +100,6 @@ pub enum Change {
     CameBack { uid: u16 },
     Restarted { uid: u16 },
     Alert { uid: u16, alert: Alert },
-}
-
-/// What a liveness probe found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Liveness {
-    Unreachable,
-    /// Reached; `instance` is the axon uuid when the answer carried a verified one.
-    Alive { instance: Option<String> },
 }
 
 /// The schedule knobs, resolved from config.

@@ -19,7 +19,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 use sha3::{Digest, Sha3_256};
 
-use super::{CallError, Provenance, Reply, SynapseCall, Target, Transport};
+use super::{CallError, Liveness, Provenance, Reply, SynapseCall, Target, Transport};
 use crate::wallet::{self, Hotkey};
 
 /// The bittensor version we speak, as the axon parses it: major·10⁶ + minor·10³ + patch.
@@ -139,7 +139,9 @@ impl Dendrite {
         let client = reqwest::Client::builder()
             .no_proxy() // validators are reached directly, as bittensor's dendrite does
             .user_agent(concat!("gittensor-miner-agent/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(30))
+            // No connection reuse: each validator is asked every few minutes at most, and a
+            // pooled connection to a validator that restarted fails the next request.
+            .pool_max_idle_per_host(0)
             .build()?;
         Ok(Dendrite {
             hotkey,
@@ -232,6 +234,22 @@ impl Transport for Dendrite {
     async fn call(&self, target: &Target, call: &SynapseCall) -> Result<Reply, CallError> {
         let request = build_request(&self.hotkey, &self.uuid, self.next_nonce(), target, call);
         self.send(target, request, call.timeout).await
+    }
+
+    /// A bittensor 10.3.1 axon names its instance (`bt_header_axon_uuid`, signed) only in
+    /// the answers its middleware refuses. So the probe is a correctly signed request to
+    /// the `Synapse` ping route every axon serves, with a nonce from long ago: the axon
+    /// refuses it with a signed 401 before any handler runs (no GitHub call, no PAT store
+    /// access, and our real nonces are unaffected because refused nonces are not recorded).
+    async fn liveness(&self, target: &Target, timeout: Duration) -> Liveness {
+        let ping = SynapseCall { name: "Synapse", fields: Map::new(), required_defaults: vec![], timeout };
+        let expired_nonce = 1;
+        let request = build_request(&self.hotkey, &self.uuid, expired_nonce, target, &ping);
+        match self.send(target, request, timeout).await {
+            Ok(reply) => Liveness::Alive { instance: reply.axon_uuid.filter(|_| reply.provenance == Provenance::Verified) },
+            Err(CallError::TooLarge { .. } | CallError::Broken(_)) => Liveness::Alive { instance: None },
+            Err(CallError::Timeout | CallError::Connect(_)) => Liveness::Unreachable,
+        }
     }
 }
 

@@ -90,7 +90,20 @@ impl fmt::Display for CallError {
     }
 }
 
+/// What a liveness probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    Unreachable,
+    /// It answered; `instance` is its process instance id (the axon uuid) when the answer
+    /// carried one signed by the validator's hotkey.
+    Alive { instance: Option<String> },
+}
+
 /// Sends one signed synapse call to one validator and reads its answer.
 pub trait Transport: Send + Sync {
     fn call(&self, target: &Target, call: &SynapseCall) -> impl Future<Output = Result<Reply, CallError>> + Send;
+
+    /// A cheap "are you there, and which instance are you?" that costs the validator no
+    /// GitHub call and its handlers nothing.
+    fn liveness(&self, target: &Target, timeout: Duration) -> impl Future<Output = Liveness> + Send;
 }

@@ -1,0 +1,195 @@
+//! The daemon's persisted state: what each validator last said, its axon uuid, backoff
+//! deadlines and the last broadcasts. Never the PAT: only its masked form and a salted
+//! fingerprint, to notice after a restart that the PAT changed.
+//!
+//! Written atomically (temporary file, fsync, rename, fsync of the directory), readable by
+//! the service's group (mode 0640). A corrupt file is moved aside and rebuilt.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha3::{Digest, Sha3_256};
+
+use crate::reconcile::tracker::Tracker;
+use crate::secrets::Pat;
+
+pub const STATE_FILE: &str = "state.json";
+const VERSION: u32 = 1;
+
+/// What the state file remembers of the PAT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatRecord {
+    /// `***` + last four characters.
+    pub masked: String,
+    /// SHA3-256 of a random salt and the PAT: tells "same PAT" without storing it.
+    pub salt: String,
+    pub fingerprint: String,
+    pub github_login: Option<String>,
+    pub expires: Option<String>,
+    /// `valid`, `rejected` or `unavailable`, with GitHub's reason.
+    pub verdict: String,
+    pub reason: Option<String>,
+    pub validated_ms: Option<u64>,
+}
+
+impl PatRecord {
+    pub fn new(pat: &Pat) -> Self {
+        let salt = hex::encode(rand::random::<[u8; 16]>());
+        let fingerprint = fingerprint(&salt, pat);
+        PatRecord { masked: pat.masked(), salt, fingerprint, github_login: None, expires: None, verdict: "unknown".into(), reason: None, validated_ms: None }
+    }
+
+    pub fn matches(&self, pat: &Pat) -> bool {
+        fingerprint(&self.salt, pat) == self.fingerprint
+    }
+}
+
+fn fingerprint(salt: &str, pat: &Pat) -> String {
+    let mut hasher = Sha3_256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update(pat.expose().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub tracker: Tracker,
+    pub pat: Option<PatRecord>,
+    pub last_sweep_ms: Option<u64>,
+    pub next_sweep_ms: Option<u64>,
+    /// Where the validator set came from last.
+    pub source: Option<String>,
+    pub updated_ms: u64,
+}
+
+/// How loading went.
+#[derive(Debug)]
+pub enum Loaded {
+    Fresh,
+    Resumed(Box<State>),
+    /// The file was unreadable or corrupt; it was moved to `moved_to` (if it could be).
+    Rebuilt { reason: String, moved_to: Option<PathBuf> },
+}
+
+#[derive(Debug, Clone)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    pub fn in_dir(dir: &Path) -> Self {
+        StateFile { path: dir.join(STATE_FILE) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file for `status`: errors are reported, nothing is moved.
+    pub fn read(&self) -> io::Result<State> {
+        let bytes = fs::read(&self.path)?;
+        serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Reads the file for the daemon: a corrupt one is moved aside so it is rebuilt.
+    pub fn load(&self, now_ms: u64) -> Loaded {
+        match fs::read(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Loaded::Fresh,
+            Err(e) => Loaded::Rebuilt { reason: format!("cannot read {}: {e}", self.path.display()), moved_to: self.move_aside(now_ms) },
+            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+                Ok(state) if state.version == VERSION => Loaded::Resumed(Box::new(state)),
+                Ok(state) => Loaded::Rebuilt {
+                    reason: format!("{} has version {}, expected {VERSION}", self.path.display(), state.version),
+                    moved_to: self.move_aside(now_ms),
+                },
+                Err(e) => Loaded::Rebuilt { reason: format!("{} is corrupt: {e}", self.path.display()), moved_to: self.move_aside(now_ms) },
+            },
+        }
+    }
+
+    fn move_aside(&self, now_ms: u64) -> Option<PathBuf> {
+        let aside = self.path.with_extension(format!("json.corrupt-{now_ms}"));
+        fs::rename(&self.path, &aside).ok().map(|()| aside)
+    }
+
+    /// Atomic replace: a crash or a full disk leaves the previous file intact.
+    pub fn save(&self, state: &State) -> io::Result<()> {
+        let mut state = state.clone();
+        state.version = VERSION;
+        let bytes = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let tmp = self.path.with_extension("json.tmp");
+        let written = (|| {
+            let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&tmp, &self.path)?;
+            File::open(dir)?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::in_dir(dir.path());
+        assert!(matches!(file.load(1), Loaded::Fresh));
+        let state = State { last_sweep_ms: Some(42), ..Default::default() };
+        file.save(&state).unwrap();
+        match file.load(2) {
+            Loaded::Resumed(loaded) => assert_eq!(loaded.last_sweep_ms, Some(42)),
+            other => panic!("{other:?}"),
+        }
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(file.path()).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::in_dir(dir.path());
+        fs::write(file.path(), b"{\"version\": 1, \"tracker\": [garbage").unwrap();
+        match file.load(7) {
+            Loaded::Rebuilt { moved_to: Some(aside), reason } => {
+                assert!(reason.contains("corrupt"), "{reason}");
+                assert!(aside.exists() && aside.to_string_lossy().ends_with("corrupt-7"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(file.load(8), Loaded::Fresh));
+    }
+
+    #[test]
+    fn the_pat_is_recognised_but_never_stored() {
+        let pat = Pat::new("ghp_SuperSecretTokenValue1234").unwrap();
+        let record = PatRecord::new(&pat);
+        assert!(record.matches(&pat));
+        assert!(!record.matches(&Pat::new("ghp_AnotherTokenValue99990000").unwrap()));
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(!json.contains("SuperSecretTokenValue"), "{json}");
+        assert_eq!(record.masked, "***1234");
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_previous_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::in_dir(dir.path());
+        file.save(&State { last_sweep_ms: Some(1), ..Default::default() }).unwrap();
+        // A directory where the temporary file would go makes the write fail.
+        fs::create_dir(file.path().with_extension("json.tmp")).unwrap();
+        assert!(file.save(&State { last_sweep_ms: Some(2), ..Default::default() }).is_err());
+        assert_eq!(file.read().unwrap().last_sweep_ms, Some(1));
+    }
+}
