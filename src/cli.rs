@@ -30,6 +30,12 @@ pub enum Command {
     ///
     /// Exit status: 0 full coverage reached; 3 some validators still lack the PAT; 1 could not run.
     Post(PostArgs),
+    /// Run as a daemon: keep the PAT registered with every eligible validator, report to systemd.
+    ///
+    /// Exit status: 0 after SIGTERM/SIGINT; 1 could not start (config, hotkey, no PAT).
+    Run(RunArgs),
+    /// Show coverage from the daemon's state file, without touching the network.
+    Status(StatusArgs),
     /// Store, inspect or delete the PAT in the OS keyring.
     Pat {
         #[command(subcommand)]
@@ -77,6 +83,9 @@ pub struct CommonArgs {
     /// Seconds `post` keeps retrying validators that did not answer.
     #[arg(skip)]
     pub retry_budget_secs: Option<f64>,
+    /// Directory of the daemon's state file (`run`, `status`).
+    #[arg(skip)]
+    pub state_dir: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +110,27 @@ pub struct PostArgs {
     /// Seconds to keep retrying validators that did not answer (default: config, 120).
     #[arg(long, value_name = "SECS")]
     pub retry_budget: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Directory for the state file (default: daemon.state_dir, $STATE_DIRECTORY, /var/lib/gittensor-miner-agent).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Config file (for daemon.state_dir).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Directory of the state file.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

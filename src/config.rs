@@ -55,7 +55,22 @@ pub struct ConfigFile {
     pub github_api_url: Option<String>,
     pub pat: Option<PatSection>,
     pub retry: Option<RetrySection>,
+    pub daemon: Option<DaemonSection>,
     pub validators: Option<Vec<StaticValidator>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSection {
+    pub state_dir: Option<String>,
+    pub sweep_interval_secs: Option<f64>,
+    pub sweep_jitter_secs: Option<f64>,
+    pub sweep_cron: Option<String>,
+    pub sweep_spread_secs: Option<f64>,
+    pub liveness_interval_secs: Option<f64>,
+    pub chain_refresh_secs: Option<f64>,
+    pub pat_check_interval_secs: Option<f64>,
+    pub expiry_warning_days: Option<u32>,
 }
 
 /// `rpc_url = "wss://…"` or `rpc_url = ["wss://a…", "wss://b…"]` (tried in order).
@@ -80,6 +95,7 @@ impl OneOrMany {
 pub struct PatSection {
     pub store: Option<KeyringStore>,
     pub account: Option<String>,
+    pub credential: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,11 +144,32 @@ pub struct Settings {
     pub github_api_url: String,
     pub pat_store: KeyringStore,
     pub pat_account: String,
+    /// Name of the systemd credential holding the PAT (`$CREDENTIALS_DIRECTORY/<name>`).
+    pub pat_credential: String,
     pub retry: Backoff,
     pub post_budget: Duration,
     /// Validators to use instead of the chain.
     pub static_validators: Option<Vec<Target>>,
+    pub daemon: Daemon,
 }
+
+/// The `run` loop's schedule and where it keeps its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Daemon {
+    pub state_dir: PathBuf,
+    pub sweep_interval: Duration,
+    pub sweep_jitter: Duration,
+    /// A cron expression (with seconds) that replaces the interval.
+    pub sweep_cron: Option<String>,
+    pub sweep_spread: Duration,
+    pub liveness_interval: Duration,
+    pub chain_refresh: Duration,
+    pub pat_check_interval: Duration,
+    pub expiry_warning_days: u32,
+}
+
+/// Where the service keeps state unless the config says otherwise.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/gittensor-miner-agent";
 
 /// Which file to read: `--config`, then `$GITTENSOR_MINER_AGENT_CONFIG`, then the user's
 /// `~/.config/gittensor-miner-agent/config.toml`, then `/etc/…`. `None`: defaults only.
@@ -328,6 +365,10 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
     let pat = file.pat.unwrap_or_default();
     let pat_store = pat.store.unwrap_or(KeyringStore::Auto);
     let pat_account = pat.account.unwrap_or_else(|| "default".into());
+    let pat_credential = pat.credential.unwrap_or_else(|| "github-pat".into());
+    if pat_credential.is_empty() || pat_credential.contains('/') {
+        return Err(invalid(file_origin.clone(), "pat.credential", format!("is {pat_credential:?}"), "name the systemd credential, e.g. \"github-pat\""));
+    }
     if pat_account.is_empty() {
         return Err(invalid(
             file_origin.clone(),
@@ -362,6 +403,39 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
         None => seconds("retry.post_budget_secs", retry.post_budget_secs, 120.0, 86_400.0)?,
     };
 
+    let daemon = {
+        let d = file.daemon.unwrap_or_default();
+        // Explicit config, then systemd's StateDirectory=, then the packaged default.
+        let state_dir = args
+            .state_dir
+            .clone()
+            .map(|p| expand_tilde(&p))
+            .or(d.state_dir.as_deref().map(expand_tilde))
+            .or_else(|| std::env::var_os("STATE_DIRECTORY").map(|v| PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or_default())))
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_STATE_DIR));
+        let sweep_interval = seconds("daemon.sweep_interval_secs", d.sweep_interval_secs, 900.0, 7.0 * 86_400.0)?;
+        let sweep_jitter = match d.sweep_jitter_secs {
+            Some(0.0) => Duration::ZERO,
+            other => seconds("daemon.sweep_jitter_secs", other, 60.0, 86_400.0)?,
+        };
+        if let Some(cron) = &d.sweep_cron {
+            if cron.split_whitespace().count() < 6 {
+                return Err(invalid(file_origin.clone(), "daemon.sweep_cron", format!("is {cron:?}"), "use a cron expression with seconds, e.g. \"0 */15 * * * *\""));
+            }
+        }
+        Daemon {
+            state_dir,
+            sweep_interval,
+            sweep_jitter,
+            sweep_cron: d.sweep_cron,
+            sweep_spread: seconds("daemon.sweep_spread_secs", d.sweep_spread_secs, 60.0, 86_400.0)?.min(sweep_interval),
+            liveness_interval: seconds("daemon.liveness_interval_secs", d.liveness_interval_secs, 120.0, 86_400.0)?,
+            chain_refresh: seconds("daemon.chain_refresh_secs", d.chain_refresh_secs, 300.0, 86_400.0)?,
+            pat_check_interval: seconds("daemon.pat_check_interval_secs", d.pat_check_interval_secs, 86_400.0, 30.0 * 86_400.0)?,
+            expiry_warning_days: d.expiry_warning_days.unwrap_or(14),
+        }
+    };
+
     let static_validators = match file.validators {
         None => None,
         Some(list) => Some(static_targets(&file_origin, list)?),
@@ -381,9 +455,11 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
         github_api_url,
         pat_store,
         pat_account,
+        pat_credential,
         retry: Backoff { base, factor, cap },
         post_budget,
         static_validators,
+        daemon,
     })
 }
 

@@ -95,11 +95,14 @@ pub enum SecretError {
     Keyring { store: KeyringStore, detail: String },
     #[error("no PAT found: store one with `gittensor-miner-agent pat set` (or set {PAT_ENV} for a one-off run)")]
     NotFound,
+    #[error("the PAT credential {path} cannot be read ({detail}); store it again with `sudo gittensor-miner-agent pat set`")]
+    Credential { path: std::path::PathBuf, detail: String },
 }
 
 /// Where a PAT was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatSource {
+    Credential { path: std::path::PathBuf },
     Keyring { store: KeyringStore, account: String },
     Environment,
 }
@@ -107,6 +110,7 @@ pub enum PatSource {
 impl fmt::Display for PatSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PatSource::Credential { path } => write!(f, "systemd credential {}", path.display()),
             PatSource::Keyring { store, account } => {
                 write!(f, "{store} keyring (service {KEYRING_SERVICE}, account {account})")
             }
@@ -199,9 +203,31 @@ fn open_keyutils() -> Result<Arc<CredentialStore>, SecretError> {
         .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::Keyutils, detail: e.to_string() })
 }
 
-/// The one-shot commands' lookup: the keyring first, then `GITTENSOR_MINER_PAT` with a
-/// warning (an environment variable is readable by anyone who can read the process).
-pub fn find_pat(store: KeyringStore, account: &str) -> Result<(Pat, PatSource), SecretError> {
+/// The PAT from systemd's credential directory, when the service was given one
+/// (`LoadCredential=`/`LoadCredentialEncrypted=`): `Ok(None)` when there is none.
+pub fn credential_pat(name: &str) -> Result<Option<(Pat, PatSource)>, SecretError> {
+    let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else { return Ok(None) };
+    let path = std::path::Path::new(&dir).join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let raw = Zeroizing::new(String::from_utf8(bytes).map_err(|_| SecretError::Credential {
+                path: path.clone(),
+                detail: "not UTF-8 text".into(),
+            })?);
+            Ok(Some((Pat::new(&raw)?, PatSource::Credential { path })))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(SecretError::Credential { path, detail: e.to_string() }),
+    }
+}
+
+/// The lookup: a systemd credential (when running as a service that has one), the
+/// keyring, then `GITTENSOR_MINER_PAT` with a warning (an environment variable is readable
+/// by anyone who can read the process).
+pub fn find_pat(store: KeyringStore, account: &str, credential: &str) -> Result<(Pat, PatSource), SecretError> {
+    if let Some(found) = credential_pat(credential)? {
+        return Ok(found);
+    }
     let mut keyring_problem = None;
     if store != KeyringStore::None {
         match PatKeyring::open(store, account).and_then(|k| Ok((k.get()?, k.source()))) {

@@ -4,6 +4,8 @@
 pub mod check;
 pub mod pat;
 pub mod post;
+pub mod run;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -22,12 +24,16 @@ pub async fn run(cli: Cli) -> u8 {
     let json = match &cli.command {
         Command::Check(a) => a.json,
         Command::Post(a) => a.json,
+        Command::Status(a) => a.json,
+        Command::Run(_) => false,
         Command::Pat { command: crate::cli::PatCommand::Status { json, .. } } => *json,
         Command::Pat { .. } => false,
     };
     let result = match cli.command {
         Command::Check(args) => check::run(args).await,
         Command::Post(args) => post::run(args).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Status(args) => status::run(args).await,
         Command::Pat { command } => pat::run(command).await,
     };
     match result {
@@ -67,8 +73,8 @@ pub(crate) async fn prepare(common: &CommonArgs) -> anyhow::Result<Prepared> {
 
 /// The keyring, then the environment. Keyring calls block (D-Bus, syscalls).
 pub(crate) async fn load_pat(settings: &Settings) -> anyhow::Result<(Pat, PatSource)> {
-    let (store, account) = (settings.pat_store, settings.pat_account.clone());
-    let found = tokio::task::spawn_blocking(move || secrets::find_pat(store, &account))
+    let (store, account, credential) = (settings.pat_store, settings.pat_account.clone(), settings.pat_credential.clone());
+    let found = tokio::task::spawn_blocking(move || secrets::find_pat(store, &account, &credential))
         .await
         .context("keyring lookup was interrupted")??;
     tracing::debug!(pat = %found.0.masked(), source = %found.1, "PAT found");

@@ -4,4 +4,5 @@
 
 pub mod backoff;
 pub mod decide;
+pub mod engine;
 pub mod tracker;
