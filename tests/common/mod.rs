@@ -165,3 +165,122 @@ pub fn all_output(output: &Output) -> String {
 pub fn code(output: &Output) -> i32 {
     output.status.code().unwrap_or(-1)
 }
+
+// ---- The daemon under test ------------------------------------------------------------
+
+/// A `NOTIFY_SOCKET` the test owns: every datagram `sd_notify` sends, in order.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    pub messages: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, String)>>>,
+}
+
+impl NotifySocket {
+    pub fn bind(dir: &Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                sink.lock().unwrap().push((std::time::Instant::now(), String::from_utf8_lossy(&buf[..n]).into_owned()));
+            }
+        });
+        NotifySocket { path, messages }
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.messages.lock().unwrap().iter().map(|(_, m)| m.clone()).collect()
+    }
+
+    pub fn count(&self, line: &str) -> usize {
+        self.all().iter().filter(|m| m.lines().any(|l| l == line)).count()
+    }
+
+    /// The latest `STATUS=` text.
+    pub fn status(&self) -> Option<String> {
+        self.all().iter().rev().find_map(|m| m.lines().find_map(|l| l.strip_prefix("STATUS=").map(str::to_owned)))
+    }
+}
+
+/// `gittensor-miner-agent run` in the background, its stderr captured to a file.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+    pub stdout: PathBuf,
+}
+
+impl Daemon {
+    pub fn spawn(config: &Path, envs: &[(&str, &str)]) -> Daemon {
+        let dir = config.parent().unwrap();
+        let log = dir.join(format!("agent-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let stdout = log.with_extension("out");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gittensor-miner-agent"));
+        let state_dir = dir.join("state");
+        cmd.args(["run", "--config", config.to_str().unwrap(), "--state-dir", state_dir.to_str().unwrap()])
+            .env_remove("GITTENSOR_MINER_PAT")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("STATE_DIRECTORY")
+            .env("RUST_LOG", "gittensor_miner_agent=debug")
+            .env("NO_COLOR", "1")
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Daemon { child: cmd.spawn().expect("cannot start the agent"), log, stdout }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit status (waiting at most `limit`).
+    pub fn stop(&mut self, limit: Duration) -> Option<i32> {
+        self.signal("TERM");
+        self.wait(limit)
+    }
+
+    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    condition()
+}
+
+/// A daemon config for the emulated validators with every interval shortened.
+pub const FAST_DAEMON: &str = "check_timeout_secs = 1\nbroadcast_timeout_secs = 2\n[retry]\nbase_secs = 0.5\nfactor = 2.0\nmax_secs = 2\n[daemon]\nsweep_interval_secs = 3\nsweep_jitter_secs = 0\nsweep_spread_secs = 0.5\nliveness_interval_secs = 0.5\nchain_refresh_secs = 1\n";

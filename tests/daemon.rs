@@ -1,0 +1,247 @@
+//! `run`, the daemon, against real bittensor axons (and the fake chain): it repairs
+//! coverage on its own and tells systemd and the operator what is going on.
+
+mod common;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use common::fake_chain::{ChainSpec, FakeChain, FakeNeuron};
+use common::*;
+use serde_json::json;
+
+const PAT_ENV: (&str, &str) = ("GITTENSOR_MINER_PAT", PAT);
+
+fn state_json(emu: &Emulator) -> String {
+    std::fs::read_to_string(emu.dir.path().join("state/state.json")).unwrap_or_default()
+}
+
+#[test]
+fn a_validator_that_restarts_without_its_store_gets_the_pat_back_soon() {
+    let emu = Emulator::start(3);
+    emu.preload(&[0, 1, 2]);
+    let config = emu.write_config(FAST_DAEMON);
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
+    assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "no READY: {}", daemon.log());
+    assert!(wait_until(Duration::from_secs(10), || notify.status().is_some_and(|s| s.starts_with("covered 3/3"))), "{:?}", notify.status());
+    assert_eq!(emu.counts("broadcasts"), [0, 0, 0]);
+
+    let restarted = Instant::now();
+    emu.control(json!({"op": "restart", "uid": 1, "lose_store": true}));
+    assert!(wait_until(Duration::from_secs(15), || emu.counts("broadcasts")[1] == 1), "not repaired: {}", daemon.log());
+    let delay = restarted.elapsed();
+    eprintln!("repair delay after a validator restart that lost its store: {delay:?}");
+    assert!(wait_until(Duration::from_secs(10), || emu.counts("checks")[1] >= 3));
+    assert_eq!(emu.counts("broadcasts"), [0, 1, 0], "only the validator that lost it");
+    let log = daemon.log();
+    assert!(log.contains("validator restarted (new axon uuid): checking it now") || log.contains("validator answers again"), "{log}");
+    assert!(log.contains("coverage lost"), "{log}");
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+    assert!(!log.contains(PAT) && !state_json(&emu).contains(PAT) && !std::fs::read_to_string(&daemon.stdout).unwrap().contains(PAT));
+}
+
+#[test]
+fn a_fully_covered_network_gets_zero_broadcasts_over_several_sweeps() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0, 1]);
+    let config = emu.write_config(FAST_DAEMON);
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    // Sweeps every 3 s: at least three sweeps' worth of checks.
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("checks").iter().all(|&c| c >= 3)), "{}", daemon.log());
+    assert_eq!(emu.counts("broadcasts"), [0, 0]);
+    assert!(daemon.log().matches("sweep: covered 2/2 validators").count() >= 2, "{}", daemon.log());
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn a_silent_validator_is_retried_on_the_backoff_schedule_and_no_faster() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0]);
+    emu.control(json!({"op": "delay", "uid": 1, "seconds": 60}));
+    // Timeout 0.5 s, backoff from 1 s doubling to a 4 s cap, sweeps every 30 s.
+    let config = emu.write_config(
+        "check_timeout_secs = 0.5\n[retry]\nbase_secs = 1\nfactor = 2.0\nmax_secs = 4\n[daemon]\nsweep_interval_secs = 30\nsweep_jitter_secs = 0\nsweep_spread_secs = 0.1\nliveness_interval_secs = 1\nchain_refresh_secs = 60\n",
+    );
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("checks")[1] >= 1), "{}", daemon.log());
+    let started = Instant::now();
+    let first = emu.counts("checks")[1];
+    std::thread::sleep(Duration::from_secs(12));
+    let retries = emu.counts("checks")[1] - first;
+    let elapsed = started.elapsed().as_secs_f64();
+    // Each attempt waits out the 0.5 s timeout and then at least the 1 s base delay.
+    let fastest_allowed = (elapsed / 1.5).floor() as u64 + 1;
+    eprintln!("silent validator: {retries} retries in {elapsed:.1} s (schedule allows at most {fastest_allowed})");
+    assert!(retries >= 2, "it is retried");
+    assert!(retries <= fastest_allowed, "{retries} retries in {elapsed:.1} s is faster than the schedule");
+    assert_eq!(emu.counts("broadcasts"), [0, 0], "never sent the PAT: it never said it lacks it");
+    assert!(daemon.log().contains("outcome=\"failing\""), "{}", daemon.log());
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn a_newly_eligible_validator_is_covered_before_the_next_sweep() {
+    let emu = Emulator::start(2);
+    let miner = subxt::utils::AccountId32::from_str(emu.info["miner"]["ss58"].as_str().unwrap()).unwrap().0;
+    let validator = |i: usize| {
+        let v = emu.validator(i);
+        let hotkey = subxt::utils::AccountId32::from_str(v["hotkey"].as_str().unwrap()).unwrap().0;
+        FakeNeuron::validator(i as u16 + 1, hotkey, v["port"].as_u64().unwrap() as u16, 0.9, 100_000)
+    };
+    let node = FakeChain::start(ChainSpec::new(74, vec![FakeNeuron::miner(0, miner), validator(0)]));
+    let config = emu.dir.path().join("chain.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "rpc_url = {:?}\nhotkey_file = {:?}\ngithub_api_url = {:?}\n[pat]\nstore = \"none\"\n[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nchain_refresh_secs = 1\nliveness_interval_secs = 1\n",
+            node.url,
+            emu.miner_hotkey_file(),
+            emu.info["github_url"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("broadcasts")[0] == 1), "{}", daemon.log());
+    let joined = Instant::now();
+    node.spec.lock().unwrap().neurons.push(validator(1));
+    assert!(wait_until(Duration::from_secs(10), || emu.counts("broadcasts")[1] == 1), "{}", daemon.log());
+    eprintln!("newly eligible validator covered {:?} after it appeared on chain (next sweep in 600 s)", joined.elapsed());
+    assert!(daemon.log().contains("validator is now eligible uid=2"), "{}", daemon.log());
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn a_revoked_pat_stops_broadcasts_and_raises_an_error() {
+    let emu = Emulator::start(2);
+    emu.control(json!({"op": "github_token", "token": PAT, "valid": false}));
+    let config = emu.write_config(FAST_DAEMON);
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("checks").iter().all(|&c| c >= 2)), "{}", daemon.log());
+    assert_eq!(emu.counts("broadcasts"), [0, 0]);
+    let log = daemon.log();
+    assert!(log.contains("ERROR") && log.contains("GitHub REJECTS the PAT"), "{log}");
+    assert!(notify.status().unwrap().contains("PAT REJECTED by GitHub"), "{:?}", notify.status());
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn sighup_with_a_new_pat_sends_it_to_every_validator() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0, 1]);
+    let credentials = emu.dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("github-pat"), format!("{PAT}\n")).unwrap();
+    let config = emu.write_config(FAST_DAEMON);
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(
+        &config,
+        &[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap()), ("NOTIFY_SOCKET", notify.path.to_str().unwrap())],
+    );
+    assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "{}", daemon.log());
+    assert!(daemon.log().contains("systemd credential"), "{}", daemon.log());
+
+    let rotated = "ghp_RotatedToken_1a2b3c4d5e6f";
+    emu.control(json!({"op": "github_token", "token": rotated, "login": "octo-miner", "id": 4242}));
+    std::fs::write(credentials.join("github-pat"), rotated).unwrap();
+    daemon.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || emu.counts("broadcasts") == [1, 1]), "{}", daemon.log());
+    assert!(wait_until(Duration::from_secs(5), || notify.count("READY=1") == 2));
+    assert_eq!(notify.count("RELOADING=1"), 1);
+    let log = daemon.log();
+    assert!(log.contains("the PAT changed") && !log.contains(rotated) && !log.contains(PAT), "{log}");
+    assert!(!state_json(&emu).contains(rotated));
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn sigterm_mid_sweep_exits_zero_promptly() {
+    let emu = Emulator::start(1);
+    emu.control(json!({"op": "delay", "uid": 0, "seconds": 60}));
+    let config = emu.write_config("check_timeout_secs = 30\n");
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
+    // The check is in flight (the validator holds it for 60 s).
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("checks")[0] == 1), "{}", daemon.log());
+    let asked = Instant::now();
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0), "{}", daemon.log());
+    eprintln!("stopped {:?} after SIGTERM, mid-check", asked.elapsed());
+    assert!(notify.count("STOPPING=1") >= 1);
+}
+
+#[test]
+fn an_agent_restart_resumes_from_state_without_rebroadcasting() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0]);
+    let config = emu.write_config("[daemon]\nsweep_interval_secs = 600\nliveness_interval_secs = 1\n");
+    let mut first = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("broadcasts") == [0, 1]), "{}", first.log());
+    assert!(wait_until(Duration::from_secs(5), || state_json(&emu).contains("\"covered\"")));
+    assert_eq!(first.stop(Duration::from_secs(5)), Some(0));
+    let checks_before = emu.counts("checks");
+
+    let mut second = Daemon::spawn(&config, &[PAT_ENV]);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(second.log().contains("resuming from the state file"), "{}", second.log());
+    assert_eq!(emu.counts("broadcasts"), [0, 1], "no broadcast storm after a restart");
+    assert_eq!(emu.counts("checks"), checks_before, "covered validators wait for their next sweep");
+    assert_eq!(second.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn a_corrupt_state_file_is_moved_aside_and_the_agent_runs_on() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let state_dir = emu.dir.path().join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    std::fs::write(state_dir.join("state.json"), b"{\"version\":1,\"tracker\":{\"validators\":{\"0\":").unwrap();
+    let config = emu.write_config(FAST_DAEMON);
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || state_json(&emu).contains("\"covered\"")), "{}", daemon.log());
+    assert!(daemon.log().contains("state file unusable: starting afresh"), "{}", daemon.log());
+    let aside: Vec<_> = std::fs::read_dir(&state_dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("corrupt")).collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn systemd_hears_ready_status_watchdog_and_stopping() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0, 1]);
+    let config = emu.write_config(FAST_DAEMON);
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap()), ("WATCHDOG_USEC", "2000000")]);
+    assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "{}", daemon.log());
+    let ready_at = notify.messages.lock().unwrap().iter().find(|(_, m)| m.contains("READY=1")).unwrap().0;
+    std::thread::sleep(Duration::from_secs(5));
+    // WATCHDOG_USEC = 2 s: a ping at least every second while the loop makes progress.
+    let pings: Vec<_> = notify.messages.lock().unwrap().iter().filter(|(at, m)| *at > ready_at && m.contains("WATCHDOG=1")).map(|(at, _)| *at).collect();
+    assert!(pings.len() >= 4, "{} pings in 5 s", pings.len());
+    let longest_gap = pings.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(longest_gap < Duration::from_millis(1500), "gap {longest_gap:?}");
+    let status = notify.status().unwrap();
+    assert!(status.starts_with("covered 2/2 validators") && status.contains("next sweep"), "{status}");
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+    assert!(notify.all().last().unwrap().contains("STOPPING=1"));
+
+    // `status` reads the same state without the network.
+    let out = agent(&["status", "--config", config.to_str().unwrap(), "--state-dir", emu.dir.path().join("state").to_str().unwrap(), "--json"], &[]);
+    assert_eq!(code(&out), 0, "{}", all_output(&out));
+    let json = stdout_json(&out);
+    assert_eq!(json["summary"]["covered"], 2);
+    assert_eq!(json["pat"]["masked"], "***5b4a");
+    assert!(!all_output(&out).contains(PAT));
+}
+
+#[test]
+fn without_a_pat_the_first_run_fails_fast_with_one_clear_line() {
+    let emu = Emulator::start(1);
+    let config = emu.write_config("");
+    let mut daemon = Daemon::spawn(&config, &[]);
+    assert_eq!(daemon.wait(Duration::from_secs(10)), Some(78), "{}", daemon.log());
+    let log = daemon.log();
+    let errors: Vec<_> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(errors[0].contains("pat set"), "{log}");
+}
