@@ -367,7 +367,12 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
     let pat_account = pat.account.unwrap_or_else(|| "default".into());
     let pat_credential = pat.credential.unwrap_or_else(|| "github-pat".into());
     if pat_credential.is_empty() || pat_credential.contains('/') {
-        return Err(invalid(file_origin.clone(), "pat.credential", format!("is {pat_credential:?}"), "name the systemd credential, e.g. \"github-pat\""));
+        return Err(invalid(
+            file_origin.clone(),
+            "pat.credential",
+            format!("is {pat_credential:?}"),
+            "name the systemd credential, e.g. \"github-pat\"",
+        ));
     }
     if pat_account.is_empty() {
         return Err(invalid(
@@ -411,7 +416,10 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
             .clone()
             .map(|p| expand_tilde(&p))
             .or(d.state_dir.as_deref().map(expand_tilde))
-            .or_else(|| std::env::var_os("STATE_DIRECTORY").map(|v| PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or_default())))
+            .or_else(|| {
+                std::env::var_os("STATE_DIRECTORY")
+                    .map(|v| PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or_default()))
+            })
             .unwrap_or_else(|| PathBuf::from(SYSTEM_STATE_DIR));
         let sweep_interval = seconds("daemon.sweep_interval_secs", d.sweep_interval_secs, 900.0, 7.0 * 86_400.0)?;
         let sweep_jitter = match d.sweep_jitter_secs {
@@ -420,7 +428,12 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
         };
         if let Some(cron) = &d.sweep_cron {
             if cron.split_whitespace().count() < 6 {
-                return Err(invalid(file_origin.clone(), "daemon.sweep_cron", format!("is {cron:?}"), "use a cron expression with seconds, e.g. \"0 */15 * * * *\""));
+                return Err(invalid(
+                    file_origin.clone(),
+                    "daemon.sweep_cron",
+                    format!("is {cron:?}"),
+                    "use a cron expression with seconds, e.g. \"0 */15 * * * *\"",
+                ));
             }
         }
         Daemon {
@@ -429,9 +442,18 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
             sweep_jitter,
             sweep_cron: d.sweep_cron,
             sweep_spread: seconds("daemon.sweep_spread_secs", d.sweep_spread_secs, 60.0, 86_400.0)?.min(sweep_interval),
-            liveness_interval: seconds("daemon.liveness_interval_secs", d.liveness_interval_secs, 120.0, 86_400.0)?,
+            // 0 turns the probe off.
+            liveness_interval: match d.liveness_interval_secs {
+                Some(0.0) => Duration::ZERO,
+                other => seconds("daemon.liveness_interval_secs", other, 120.0, 86_400.0)?,
+            },
             chain_refresh: seconds("daemon.chain_refresh_secs", d.chain_refresh_secs, 300.0, 86_400.0)?,
-            pat_check_interval: seconds("daemon.pat_check_interval_secs", d.pat_check_interval_secs, 86_400.0, 30.0 * 86_400.0)?,
+            pat_check_interval: seconds(
+                "daemon.pat_check_interval_secs",
+                d.pat_check_interval_secs,
+                86_400.0,
+                30.0 * 86_400.0,
+            )?,
             expiry_warning_days: d.expiry_warning_days.unwrap_or(14),
         }
     };

@@ -95,7 +95,9 @@ pub enum SecretError {
     Keyring { store: KeyringStore, detail: String },
     #[error("no PAT found: store one with `gittensor-miner-agent pat set` (or set {PAT_ENV} for a one-off run)")]
     NotFound,
-    #[error("the PAT credential {path} cannot be read ({detail}); store it again with `sudo gittensor-miner-agent pat set`")]
+    #[error(
+        "the PAT credential {path} cannot be read ({detail}); store it again with `sudo gittensor-miner-agent pat set`"
+    )]
     Credential { path: std::path::PathBuf, detail: String },
 }
 
@@ -210,10 +212,10 @@ pub fn credential_pat(name: &str) -> Result<Option<(Pat, PatSource)>, SecretErro
     let path = std::path::Path::new(&dir).join(name);
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let raw = Zeroizing::new(String::from_utf8(bytes).map_err(|_| SecretError::Credential {
-                path: path.clone(),
-                detail: "not UTF-8 text".into(),
-            })?);
+            let raw = Zeroizing::new(
+                String::from_utf8(bytes)
+                    .map_err(|_| SecretError::Credential { path: path.clone(), detail: "not UTF-8 text".into() })?,
+            );
             Ok(Some((Pat::new(&raw)?, PatSource::Credential { path })))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

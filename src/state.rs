@@ -39,7 +39,16 @@ impl PatRecord {
     pub fn new(pat: &Pat) -> Self {
         let salt = hex::encode(rand::random::<[u8; 16]>());
         let fingerprint = fingerprint(&salt, pat);
-        PatRecord { masked: pat.masked(), salt, fingerprint, github_login: None, expires: None, verdict: "unknown".into(), reason: None, validated_ms: None }
+        PatRecord {
+            masked: pat.masked(),
+            salt,
+            fingerprint,
+            github_login: None,
+            expires: None,
+            verdict: "unknown".into(),
+            reason: None,
+            validated_ms: None,
+        }
     }
 
     pub fn matches(&self, pat: &Pat) -> bool {
@@ -72,7 +81,10 @@ pub enum Loaded {
     Fresh,
     Resumed(Box<State>),
     /// The file was unreadable or corrupt; it was moved to `moved_to` (if it could be).
-    Rebuilt { reason: String, moved_to: Option<PathBuf> },
+    Rebuilt {
+        reason: String,
+        moved_to: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -99,14 +111,20 @@ impl StateFile {
     pub fn load(&self, now_ms: u64) -> Loaded {
         match fs::read(&self.path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Loaded::Fresh,
-            Err(e) => Loaded::Rebuilt { reason: format!("cannot read {}: {e}", self.path.display()), moved_to: self.move_aside(now_ms) },
+            Err(e) => Loaded::Rebuilt {
+                reason: format!("cannot read {}: {e}", self.path.display()),
+                moved_to: self.move_aside(now_ms),
+            },
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
                 Ok(state) if state.version == VERSION => Loaded::Resumed(Box::new(state)),
                 Ok(state) => Loaded::Rebuilt {
                     reason: format!("{} has version {}, expected {VERSION}", self.path.display(), state.version),
                     moved_to: self.move_aside(now_ms),
                 },
-                Err(e) => Loaded::Rebuilt { reason: format!("{} is corrupt: {e}", self.path.display()), moved_to: self.move_aside(now_ms) },
+                Err(e) => Loaded::Rebuilt {
+                    reason: format!("{} is corrupt: {e}", self.path.display()),
+                    moved_to: self.move_aside(now_ms),
+                },
             },
         }
     }

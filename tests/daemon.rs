@@ -24,7 +24,11 @@ fn a_validator_that_restarts_without_its_store_gets_the_pat_back_soon() {
     let notify = NotifySocket::bind(emu.dir.path());
     let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
     assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "no READY: {}", daemon.log());
-    assert!(wait_until(Duration::from_secs(10), || notify.status().is_some_and(|s| s.starts_with("covered 3/3"))), "{:?}", notify.status());
+    assert!(
+        wait_until(Duration::from_secs(10), || notify.status().is_some_and(|s| s.starts_with("covered 3/3"))),
+        "{:?}",
+        notify.status()
+    );
     assert_eq!(emu.counts("broadcasts"), [0, 0, 0]);
 
     let restarted = Instant::now();
@@ -35,10 +39,17 @@ fn a_validator_that_restarts_without_its_store_gets_the_pat_back_soon() {
     assert!(wait_until(Duration::from_secs(10), || emu.counts("checks")[1] >= 3));
     assert_eq!(emu.counts("broadcasts"), [0, 1, 0], "only the validator that lost it");
     let log = daemon.log();
-    assert!(log.contains("validator restarted (new axon uuid): checking it now") || log.contains("validator answers again"), "{log}");
+    assert!(
+        log.contains("validator restarted (new axon uuid): checking it now") || log.contains("validator answers again"),
+        "{log}"
+    );
     assert!(log.contains("coverage lost"), "{log}");
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
-    assert!(!log.contains(PAT) && !state_json(&emu).contains(PAT) && !std::fs::read_to_string(&daemon.stdout).unwrap().contains(PAT));
+    assert!(
+        !log.contains(PAT)
+            && !state_json(&emu).contains(PAT)
+            && !std::fs::read_to_string(&daemon.stdout).unwrap().contains(PAT)
+    );
 }
 
 #[test]
@@ -106,7 +117,10 @@ fn a_newly_eligible_validator_is_covered_before_the_next_sweep() {
     let joined = Instant::now();
     node.spec.lock().unwrap().neurons.push(validator(1));
     assert!(wait_until(Duration::from_secs(10), || emu.counts("broadcasts")[1] == 1), "{}", daemon.log());
-    eprintln!("newly eligible validator covered {:?} after it appeared on chain (next sweep in 600 s)", joined.elapsed());
+    eprintln!(
+        "newly eligible validator covered {:?} after it appeared on chain (next sweep in 600 s)",
+        joined.elapsed()
+    );
     assert!(daemon.log().contains("validator is now eligible uid=2"), "{}", daemon.log());
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }
@@ -200,7 +214,11 @@ fn a_corrupt_state_file_is_moved_aside_and_the_agent_runs_on() {
     let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
     assert!(wait_until(Duration::from_secs(20), || state_json(&emu).contains("\"covered\"")), "{}", daemon.log());
     assert!(daemon.log().contains("state file unusable: starting afresh"), "{}", daemon.log());
-    let aside: Vec<_> = std::fs::read_dir(&state_dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("corrupt")).collect();
+    let aside: Vec<_> = std::fs::read_dir(&state_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
+        .collect();
     assert_eq!(aside.len(), 1);
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }
@@ -211,12 +229,22 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
     emu.preload(&[0, 1]);
     let config = emu.write_config(FAST_DAEMON);
     let notify = NotifySocket::bind(emu.dir.path());
-    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap()), ("WATCHDOG_USEC", "2000000")]);
+    let mut daemon = Daemon::spawn(
+        &config,
+        &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap()), ("WATCHDOG_USEC", "2000000")],
+    );
     assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "{}", daemon.log());
     let ready_at = notify.messages.lock().unwrap().iter().find(|(_, m)| m.contains("READY=1")).unwrap().0;
     std::thread::sleep(Duration::from_secs(5));
     // WATCHDOG_USEC = 2 s: a ping at least every second while the loop makes progress.
-    let pings: Vec<_> = notify.messages.lock().unwrap().iter().filter(|(at, m)| *at > ready_at && m.contains("WATCHDOG=1")).map(|(at, _)| *at).collect();
+    let pings: Vec<_> = notify
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(at, m)| *at > ready_at && m.contains("WATCHDOG=1"))
+        .map(|(at, _)| *at)
+        .collect();
     assert!(pings.len() >= 4, "{} pings in 5 s", pings.len());
     let longest_gap = pings.windows(2).map(|w| w[1] - w[0]).max().unwrap();
     assert!(longest_gap < Duration::from_millis(1500), "gap {longest_gap:?}");
@@ -226,7 +254,17 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
     assert!(notify.all().last().unwrap().contains("STOPPING=1"));
 
     // `status` reads the same state without the network.
-    let out = agent(&["status", "--config", config.to_str().unwrap(), "--state-dir", emu.dir.path().join("state").to_str().unwrap(), "--json"], &[]);
+    let out = agent(
+        &[
+            "status",
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            emu.dir.path().join("state").to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
     assert_eq!(code(&out), 0, "{}", all_output(&out));
     let json = stdout_json(&out);
     assert_eq!(json["summary"]["covered"], 2);
@@ -244,4 +282,55 @@ fn without_a_pat_the_first_run_fails_fast_with_one_clear_line() {
     let errors: Vec<_> = log.lines().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "{log}");
     assert!(errors[0].contains("pat set"), "{log}");
+}
+
+#[test]
+fn a_cron_expression_drives_the_sweeps() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    // Every 2 seconds by cron, although the interval says 10 minutes.
+    let config = emu.write_config("[daemon]\nsweep_interval_secs = 600\nsweep_cron = \"*/2 * * * * *\"\nsweep_spread_secs = 0.1\nliveness_interval_secs = 0\n");
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("checks")[0] >= 3), "{}", daemon.log());
+    assert!(notify.status().unwrap().contains("sweeps by cron"), "{:?}", notify.status());
+    assert_eq!(emu.counts("broadcasts"), [0]);
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn an_expiring_pat_is_warned_about_and_shown_in_the_status() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 3 + 12);
+    let expiry = soon.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    emu.control(json!({"op": "github_token", "token": PAT, "login": "octo-miner", "id": 4242, "expiry": expiry}));
+    let config = emu.write_config(FAST_DAEMON);
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
+    assert!(
+        wait_until(Duration::from_secs(20), || notify.status().is_some_and(|s| s.contains("PAT expires in 3 d"))),
+        "{:?}",
+        notify.status()
+    );
+    let log = daemon.log();
+    assert_eq!(log.matches("the PAT expires soon").count(), 1, "warned once a day, not on every check: {log}");
+    assert!(log.contains("WARN"), "{log}");
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn when_no_validator_is_reachable_the_operator_gets_an_error() {
+    let emu = Emulator::start(2);
+    emu.control(json!({"op": "down", "uid": 0}));
+    emu.control(json!({"op": "down", "uid": 1}));
+    let config = emu.write_config(FAST_DAEMON);
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(
+        wait_until(Duration::from_secs(20), || daemon.log().contains("no validator is reachable")),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.log().lines().any(|l| l.contains("ERROR") && l.contains("no validator is reachable")));
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }

@@ -73,7 +73,8 @@ pub(crate) async fn prepare(common: &CommonArgs) -> anyhow::Result<Prepared> {
 
 /// The keyring, then the environment. Keyring calls block (D-Bus, syscalls).
 pub(crate) async fn load_pat(settings: &Settings) -> anyhow::Result<(Pat, PatSource)> {
-    let (store, account, credential) = (settings.pat_store, settings.pat_account.clone(), settings.pat_credential.clone());
+    let (store, account, credential) =
+        (settings.pat_store, settings.pat_account.clone(), settings.pat_credential.clone());
     let found = tokio::task::spawn_blocking(move || secrets::find_pat(store, &account, &credential))
         .await
         .context("keyring lookup was interrupted")??;

@@ -31,11 +31,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 async fn start(common: crate::cli::CommonArgs) -> anyhow::Result<Engine<Dendrite>> {
     let settings = config::load(&common)?;
     let hotkey = Hotkey::load(&settings.hotkey_file)?;
-    let pat = super::load_pat(&settings).await.context("the agent needs the PAT: store it with `sudo gittensor-miner-agent pat set`")?;
+    let pat = super::load_pat(&settings)
+        .await
+        .context("the agent needs the PAT: store it with `sudo gittensor-miner-agent pat set`")?;
 
     let dir = &settings.daemon.state_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the state directory {}: set daemon.state_dir (or --state-dir) to a writable directory", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the state directory {}: set daemon.state_dir (or --state-dir) to a writable directory",
+            dir.display()
+        )
+    })?;
     let state_file = StateFile::in_dir(dir);
     let state = match state_file.load(now_ms()) {
         Loaded::Fresh => State::default(),

@@ -47,10 +47,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
                 })
             })
             .collect();
-        let pat = state.pat.as_ref().map(|p| json!({
-            "masked": p.masked, "github_login": p.github_login, "expires": p.expires,
-            "verdict": p.verdict, "reason": p.reason, "validated_ms": p.validated_ms,
-        }));
+        let pat = state.pat.as_ref().map(|p| {
+            json!({
+                "masked": p.masked, "github_login": p.github_login, "expires": p.expires,
+                "verdict": p.verdict, "reason": p.reason, "validated_ms": p.validated_ms,
+            })
+        });
         report::emit(&format!(
             "{:#}",
             json!({
@@ -62,17 +64,39 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ));
     } else {
         let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["UID", "Validator", "Coverage", "Last check", "Last broadcast", "Note"]);
+        table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+            "UID",
+            "Validator",
+            "Coverage",
+            "Last check",
+            "Last broadcast",
+            "Note",
+        ]);
         for e in state.tracker.validators.values() {
-            let check = e.last_check.as_ref().map(|c| format!("{} ({})", c.status.label(), ago(now, c.at_ms))).unwrap_or_default();
-            let sent = e.last_broadcast.as_ref().map(|b| format!("{} ({})", b.status.label(), ago(now, b.at_ms))).unwrap_or_default();
+            let check = e
+                .last_check
+                .as_ref()
+                .map(|c| format!("{} ({})", c.status.label(), ago(now, c.at_ms)))
+                .unwrap_or_default();
+            let sent = e
+                .last_broadcast
+                .as_ref()
+                .map(|b| format!("{} ({})", b.status.label(), ago(now, b.at_ms)))
+                .unwrap_or_default();
             let note = match (e.reachable, e.coverage) {
                 (false, _) => "unreachable".to_owned(),
                 (_, Coverage::Held) => "identity locked: re-sending cannot help".to_owned(),
                 _ if e.failures > 0 => format!("retry at {}", clock_utc(e.next_check_ms)),
                 _ => String::new(),
             };
-            table.add_row(vec![e.target.uid.to_string(), short_hotkey(&e.target.hotkey), coverage_name(e.coverage).to_owned(), check, sent, note]);
+            table.add_row(vec![
+                e.target.uid.to_string(),
+                short_hotkey(&e.target.hotkey),
+                coverage_name(e.coverage).to_owned(),
+                check,
+                sent,
+                note,
+            ]);
         }
         report::emit(&table.to_string());
         let mut line = format!("\n{}/{} validators hold your valid PAT", summary.covered, summary.eligible);

@@ -28,7 +28,8 @@ const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 
 /// Reads the PAT again (for SIGHUP); supplied by the command, which knows the sources.
-pub type PatLoader = Box<dyn Fn(Settings) -> futures::future::BoxFuture<'static, anyhow::Result<(Pat, PatSource)>> + Send + Sync>;
+pub type PatLoader =
+    Box<dyn Fn(Settings) -> futures::future::BoxFuture<'static, anyhow::Result<(Pat, PatSource)>> + Send + Sync>;
 
 pub struct Engine<T: Transport> {
     pub settings: Settings,
@@ -123,7 +124,10 @@ impl<T: Transport> Engine<T> {
             }
             let delay = self.settings.retry.delay_random(attempt);
             attempt += 1;
-            self.health.status(&format!("waiting for the validator list (retry in {:.0} s; see the journal)", delay.as_secs_f64()));
+            self.health.status(&format!(
+                "waiting for the validator list (retry in {:.0} s; see the journal)",
+                delay.as_secs_f64()
+            ));
             self.health.progress();
             tokio::select! {
                 _ = term.recv() => return self.stop("SIGTERM"),
@@ -198,7 +202,9 @@ impl<T: Transport> Engine<T> {
                 self.cron = Some(rx);
                 self.state.next_sweep_ms = None;
             }
-            Err(e) => tracing::error!(cron = %expression, error = %e, "cannot schedule sweeps with this cron expression; using sweep_interval_secs"),
+            Err(e) => {
+                tracing::error!(cron = %expression, error = %e, "cannot schedule sweeps with this cron expression; using sweep_interval_secs")
+            }
         }
     }
 
@@ -208,7 +214,13 @@ impl<T: Transport> Engine<T> {
             .into_iter()
             .chain(self.state.next_sweep_ms)
             .chain(self.sweep_ends_ms)
-            .chain(tracker.validators.values().filter(|e| !(e.owes_broadcast && tracker.pat_rejected)).map(|e| e.next_check_ms))
+            .chain(
+                tracker
+                    .validators
+                    .values()
+                    .filter(|e| !(e.owes_broadcast && tracker.pat_rejected))
+                    .map(|e| e.next_check_ms),
+            )
             .min()
             .unwrap_or(now + 60_000);
         if let Some(interval) = self.health.watchdog_interval() {
@@ -339,7 +351,12 @@ impl<T: Transport> Engine<T> {
     }
 
     async fn liveness_round(&mut self, now: u64) {
-        self.next_liveness_ms = now + self.settings.daemon.liveness_interval.as_millis() as u64;
+        let interval = self.settings.daemon.liveness_interval;
+        if interval.is_zero() {
+            self.next_liveness_ms = u64::MAX;
+            return;
+        }
+        self.next_liveness_ms = now + interval.as_millis() as u64;
         let targets: Vec<Target> = self.state.tracker.validators.values().map(|e| e.target.clone()).collect();
         let timeout = self.settings.check_timeout.min(Duration::from_secs(5));
         let transport = &self.transport;
@@ -365,7 +382,8 @@ impl<T: Transport> Engine<T> {
             let answers = probe::check_all(&self.transport, &targets, self.settings.check_timeout, concurrency).await;
             let mut validate = Vec::new();
             for (target, answer) in targets.iter().zip(answers) {
-                let (step, changes) = self.state.tracker.record_check(target.uid, &answer, &schedule, now_ms(), rand::random());
+                let (step, changes) =
+                    self.state.tracker.record_check(target.uid, &answer, &schedule, now_ms(), rand::random());
                 self.log_changes(&changes);
                 match step {
                     Step::Broadcast => to_send.push(target.uid),
@@ -383,10 +401,18 @@ impl<T: Transport> Engine<T> {
             to_send.dedup();
             let targets = self.targets(&to_send);
             tracing::info!(validators = targets.len(), pat = %self.pat.masked(), "sending the PAT");
-            let answers = probe::broadcast_all(&self.transport, &targets, &self.pat, self.settings.broadcast_timeout, concurrency).await;
+            let answers = probe::broadcast_all(
+                &self.transport,
+                &targets,
+                &self.pat,
+                self.settings.broadcast_timeout,
+                concurrency,
+            )
+            .await;
             let mut validate = Vec::new();
             for (target, answer) in targets.iter().zip(answers) {
-                let (step, changes) = self.state.tracker.record_broadcast(target.uid, &answer, &schedule, now_ms(), rand::random());
+                let (step, changes) =
+                    self.state.tracker.record_broadcast(target.uid, &answer, &schedule, now_ms(), rand::random());
                 self.log_changes(&changes);
                 if step == Step::ValidatePat {
                     validate.push(target.uid);
@@ -411,7 +437,9 @@ impl<T: Transport> Engine<T> {
         };
         uids.iter()
             .copied()
-            .filter(|&uid| self.state.tracker.local_validation(uid, local, schedule, now_ms(), rand::random()) == Step::Broadcast)
+            .filter(|&uid| {
+                self.state.tracker.local_validation(uid, local, schedule, now_ms(), rand::random()) == Step::Broadcast
+            })
             .collect()
     }
 
@@ -450,14 +478,21 @@ impl<T: Transport> Engine<T> {
 
     fn log_changes(&self, changes: &[Change]) {
         for change in changes {
-            let hotkey = |uid: &u16| self.state.tracker.validators.get(uid).map(|e| e.target.hotkey.clone()).unwrap_or_default();
+            let hotkey =
+                |uid: &u16| self.state.tracker.validators.get(uid).map(|e| e.target.hotkey.clone()).unwrap_or_default();
             match change {
                 Change::Added { uid } => tracing::info!(uid, hotkey = %hotkey(uid), "validator is now eligible"),
                 Change::Removed { uid } => tracing::info!(uid, "validator is no longer eligible"),
-                Change::Moved { uid } => tracing::info!(uid, hotkey = %hotkey(uid), "validator's axon moved: checking it now"),
+                Change::Moved { uid } => {
+                    tracing::info!(uid, hotkey = %hotkey(uid), "validator's axon moved: checking it now")
+                }
                 Change::WentAway { uid } => tracing::warn!(uid, hotkey = %hotkey(uid), "validator stopped answering"),
-                Change::CameBack { uid } => tracing::info!(uid, hotkey = %hotkey(uid), "validator answers again: checking it now"),
-                Change::Restarted { uid } => tracing::info!(uid, hotkey = %hotkey(uid), "validator restarted (new axon uuid): checking it now"),
+                Change::CameBack { uid } => {
+                    tracing::info!(uid, hotkey = %hotkey(uid), "validator answers again: checking it now")
+                }
+                Change::Restarted { uid } => {
+                    tracing::info!(uid, hotkey = %hotkey(uid), "validator restarted (new axon uuid): checking it now")
+                }
                 Change::Coverage { uid, from, to } => {
                     let outcome = coverage_name(*to);
                     let (from, hotkey) = (coverage_name(*from), hotkey(uid));
@@ -469,10 +504,18 @@ impl<T: Transport> Engine<T> {
                     }
                 }
                 Change::Alert { uid, alert } => match alert {
-                    Alert::IdentityLocked => tracing::error!(uid, hotkey = %hotkey(uid), outcome = "identity_locked", "validator has pinned another GitHub account to this hotkey: re-sending cannot fix it; broadcasting to it stopped until the PAT changes"),
-                    Alert::ClockSkew => tracing::error!(uid, hotkey = %hotkey(uid), outcome = "clock_skew", "validator refuses our requests as too old: this machine's clock is off; enable NTP"),
-                    Alert::Refused => tracing::warn!(uid, hotkey = %hotkey(uid), outcome = "refused", "validator refused our signed request"),
-                    Alert::PatRejected => tracing::error!(uid, hotkey = %hotkey(uid), outcome = "pat_rejected", "GitHub rejects the PAT"),
+                    Alert::IdentityLocked => {
+                        tracing::error!(uid, hotkey = %hotkey(uid), outcome = "identity_locked", "validator has pinned another GitHub account to this hotkey: re-sending cannot fix it; broadcasting to it stopped until the PAT changes")
+                    }
+                    Alert::ClockSkew => {
+                        tracing::error!(uid, hotkey = %hotkey(uid), outcome = "clock_skew", "validator refuses our requests as too old: this machine's clock is off; enable NTP")
+                    }
+                    Alert::Refused => {
+                        tracing::warn!(uid, hotkey = %hotkey(uid), outcome = "refused", "validator refused our signed request")
+                    }
+                    Alert::PatRejected => {
+                        tracing::error!(uid, hotkey = %hotkey(uid), outcome = "pat_rejected", "GitHub rejects the PAT")
+                    }
                 },
             }
         }
@@ -484,8 +527,14 @@ impl<T: Transport> Engine<T> {
             tracing::error!(eligible = s.eligible, "no validator is reachable: check this machine's network");
         }
         tracing::info!(
-            covered = s.covered, eligible = s.eligible, pending_broadcast = s.pending_broadcast, failing = s.failing,
-            unreachable = s.unreachable, held = s.held, "sweep: {}", self.status_line(now_ms())
+            covered = s.covered,
+            eligible = s.eligible,
+            pending_broadcast = s.pending_broadcast,
+            failing = s.failing,
+            unreachable = s.unreachable,
+            held = s.held,
+            "sweep: {}",
+            self.status_line(now_ms())
         );
         self.last_summary = Some(s);
     }
@@ -548,7 +597,11 @@ pub fn parse_github_time(text: &str) -> Option<i64> {
     let text = text.trim();
     let cleaned = text.strip_suffix(" UTC").unwrap_or(text);
     jiff::Timestamp::strptime("%Y-%m-%d %H:%M:%S %z", cleaned)
-        .or_else(|_| jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", cleaned).and_then(|dt| dt.to_zoned_datetime(jiff::tz::TimeZone::UTC)).map(|z| z.timestamp()))
+        .or_else(|_| {
+            jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", cleaned)
+                .and_then(|dt| dt.to_zoned_datetime(jiff::tz::TimeZone::UTC))
+                .map(|z| z.timestamp())
+        })
         .ok()
         .map(|t| t.as_millisecond())
 }

@@ -214,7 +214,14 @@ impl Tracker {
     }
 
     /// After a PatCheck answer. `unit` is a random draw in [0, 1) for the jitter.
-    pub fn record_check(&mut self, uid: u16, answer: &CheckAnswer, schedule: &Schedule, now: u64, unit: f64) -> (Step, Vec<Change>) {
+    pub fn record_check(
+        &mut self,
+        uid: u16,
+        answer: &CheckAnswer,
+        schedule: &Schedule,
+        now: u64,
+        unit: f64,
+    ) -> (Step, Vec<Change>) {
         let mut changes = Vec::new();
         let pat_rejected = self.pat_rejected;
         let Some(entry) = self.validators.get_mut(&uid) else { return (Step::Nothing, changes) };
@@ -235,7 +242,11 @@ impl Tracker {
             Action::Broadcast | Action::ValidatePatLocally if entry.hold.is_some() || pat_rejected => {
                 // The PAT would not be accepted: keep asking on the schedule, send nothing.
                 Self::retry(entry, schedule, Pace::Normal, now, unit);
-                Self::set_coverage(entry, if entry.hold.is_some() { Coverage::Held } else { Coverage::Missing }, &mut changes);
+                Self::set_coverage(
+                    entry,
+                    if entry.hold.is_some() { Coverage::Held } else { Coverage::Missing },
+                    &mut changes,
+                );
                 Step::Nothing
             }
             Action::Broadcast => {
@@ -263,10 +274,18 @@ impl Tracker {
 
     /// After a PatBroadcast answer. An unclear outcome is followed by a check, never by a
     /// second broadcast straight away.
-    pub fn record_broadcast(&mut self, uid: u16, answer: &BroadcastAnswer, schedule: &Schedule, now: u64, unit: f64) -> (Step, Vec<Change>) {
+    pub fn record_broadcast(
+        &mut self,
+        uid: u16,
+        answer: &BroadcastAnswer,
+        schedule: &Schedule,
+        now: u64,
+        unit: f64,
+    ) -> (Step, Vec<Change>) {
         let mut changes = Vec::new();
         let Some(entry) = self.validators.get_mut(&uid) else { return (Step::Nothing, changes) };
-        entry.last_broadcast = Some(Seen { status: answer.status, reason: answer.rejection_reason.clone(), at_ms: now });
+        entry.last_broadcast =
+            Some(Seen { status: answer.status, reason: answer.rejection_reason.clone(), at_ms: now });
         entry.owes_broadcast = false;
         let step = match decide::after_broadcast(answer.status) {
             Action::Covered { .. } => {
@@ -416,7 +435,13 @@ mod tests {
     }
 
     fn broadcast(status: BroadcastStatus) -> BroadcastAnswer {
-        BroadcastAnswer { status, accepted: Some(status == BroadcastStatus::Accepted), rejection_reason: None, status_code: 200, axon_uuid: None }
+        BroadcastAnswer {
+            status,
+            accepted: Some(status == BroadcastStatus::Accepted),
+            rejection_reason: None,
+            status_code: 200,
+            axon_uuid: None,
+        }
     }
 
     fn tracker(n: u16) -> Tracker {
@@ -550,7 +575,10 @@ mod tests {
         t.record_check(0, &check(CheckStatus::Valid), &schedule(), 0, 0.5);
         assert!(t.record_liveness(0, &Liveness::Alive { instance: Some("a".into()) }, 1).is_empty());
         assert!(t.due_checks(2).is_empty());
-        assert_eq!(t.record_liveness(0, &Liveness::Alive { instance: Some("b".into()) }, 3), [Change::Restarted { uid: 0 }]);
+        assert_eq!(
+            t.record_liveness(0, &Liveness::Alive { instance: Some("b".into()) }, 3),
+            [Change::Restarted { uid: 0 }]
+        );
         assert_eq!(t.due_checks(3), [0]);
 
         t.record_check(0, &check(CheckStatus::Valid), &schedule(), 4, 0.5);

@@ -246,7 +246,9 @@ impl Transport for Dendrite {
         let expired_nonce = 1;
         let request = build_request(&self.hotkey, &self.uuid, expired_nonce, target, &ping);
         match self.send(target, request, timeout).await {
-            Ok(reply) => Liveness::Alive { instance: reply.axon_uuid.filter(|_| reply.provenance == Provenance::Verified) },
+            Ok(reply) => {
+                Liveness::Alive { instance: reply.axon_uuid.filter(|_| reply.provenance == Provenance::Verified) }
+            }
             Err(CallError::TooLarge { .. } | CallError::Broken(_)) => Liveness::Alive { instance: None },
             Err(CallError::Timeout | CallError::Connect(_)) => Liveness::Unreachable,
         }

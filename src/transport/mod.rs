@@ -96,7 +96,9 @@ pub enum Liveness {
     Unreachable,
     /// It answered; `instance` is its process instance id (the axon uuid) when the answer
     /// carried one signed by the validator's hotkey.
-    Alive { instance: Option<String> },
+    Alive {
+        instance: Option<String>,
+    },
 }
 
 /// Sends one signed synapse call to one validator and reads its answer.

@@ -213,7 +213,10 @@ pub struct Daemon {
 impl Daemon {
     pub fn spawn(config: &Path, envs: &[(&str, &str)]) -> Daemon {
         let dir = config.parent().unwrap();
-        let log = dir.join(format!("agent-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let log = dir.join(format!(
+            "agent-{}.log",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
         let stdout = log.with_extension("out");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gittensor-miner-agent"));
         let state_dir = dir.join("state");
