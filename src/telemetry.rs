@@ -32,7 +32,10 @@ pub fn init(verbosity: u8) {
     let registry = tracing_subscriber::registry().with(filter);
     if stderr_is_journal() {
         if let Ok(journald) = tracing_journald::layer() {
-            registry.with(journald.with_syslog_identifier("gittensor-miner-agent".into())).init();
+            // Plain upper-case field names (VALIDATOR_UID, OUTCOME, COVERED…) for `journalctl FIELD=value`.
+            registry
+                .with(journald.with_syslog_identifier("gittensor-miner-agent".into()).with_field_prefix(None))
+                .init();
             return;
         }
     }

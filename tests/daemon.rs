@@ -121,7 +121,7 @@ fn a_newly_eligible_validator_is_covered_before_the_next_sweep() {
         "newly eligible validator covered {:?} after it appeared on chain (next sweep in 600 s)",
         joined.elapsed()
     );
-    assert!(daemon.log().contains("validator is now eligible uid=2"), "{}", daemon.log());
+    assert!(daemon.log().contains("validator is now eligible validator_uid=2"), "{}", daemon.log());
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }
 

@@ -481,40 +481,46 @@ impl<T: Transport> Engine<T> {
             let hotkey =
                 |uid: &u16| self.state.tracker.validators.get(uid).map(|e| e.target.hotkey.clone()).unwrap_or_default();
             match change {
-                Change::Added { uid } => tracing::info!(uid, hotkey = %hotkey(uid), "validator is now eligible"),
-                Change::Removed { uid } => tracing::info!(uid, "validator is no longer eligible"),
-                Change::Moved { uid } => {
-                    tracing::info!(uid, hotkey = %hotkey(uid), "validator's axon moved: checking it now")
+                Change::Added { uid } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %hotkey(uid), "validator is now eligible")
                 }
-                Change::WentAway { uid } => tracing::warn!(uid, hotkey = %hotkey(uid), "validator stopped answering"),
+                Change::Removed { uid } => tracing::info!(validator_uid = uid, "validator is no longer eligible"),
+                Change::Moved { uid } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %hotkey(uid), "validator's axon moved: checking it now")
+                }
+                Change::WentAway { uid } => {
+                    tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey(uid), "validator stopped answering")
+                }
                 Change::CameBack { uid } => {
-                    tracing::info!(uid, hotkey = %hotkey(uid), "validator answers again: checking it now")
+                    tracing::info!(validator_uid = uid, validator_hotkey = %hotkey(uid), "validator answers again: checking it now")
                 }
                 Change::Restarted { uid } => {
-                    tracing::info!(uid, hotkey = %hotkey(uid), "validator restarted (new axon uuid): checking it now")
+                    tracing::info!(validator_uid = uid, validator_hotkey = %hotkey(uid), "validator restarted (new axon uuid): checking it now")
                 }
                 Change::Coverage { uid, from, to } => {
                     let outcome = coverage_name(*to);
                     let (from, hotkey) = (coverage_name(*from), hotkey(uid));
                     match (from, *to) {
                         ("covered", Coverage::Missing | Coverage::Failing | Coverage::Held) => {
-                            tracing::warn!(uid, hotkey = %hotkey, outcome, from, "coverage lost")
+                            tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey, outcome, from, "coverage lost")
                         }
-                        _ => tracing::info!(uid, hotkey = %hotkey, outcome, from, "validator state changed"),
+                        _ => {
+                            tracing::info!(validator_uid = uid, validator_hotkey = %hotkey, outcome, from, "validator state changed")
+                        }
                     }
                 }
                 Change::Alert { uid, alert } => match alert {
                     Alert::IdentityLocked => {
-                        tracing::error!(uid, hotkey = %hotkey(uid), outcome = "identity_locked", "validator has pinned another GitHub account to this hotkey: re-sending cannot fix it; broadcasting to it stopped until the PAT changes")
+                        tracing::error!(validator_uid = uid, validator_hotkey = %hotkey(uid), outcome = "identity_locked", "validator has pinned another GitHub account to this hotkey: re-sending cannot fix it; broadcasting to it stopped until the PAT changes")
                     }
                     Alert::ClockSkew => {
-                        tracing::error!(uid, hotkey = %hotkey(uid), outcome = "clock_skew", "validator refuses our requests as too old: this machine's clock is off; enable NTP")
+                        tracing::error!(validator_uid = uid, validator_hotkey = %hotkey(uid), outcome = "clock_skew", "validator refuses our requests as too old: this machine's clock is off; enable NTP")
                     }
                     Alert::Refused => {
-                        tracing::warn!(uid, hotkey = %hotkey(uid), outcome = "refused", "validator refused our signed request")
+                        tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey(uid), outcome = "refused", "validator refused our signed request")
                     }
                     Alert::PatRejected => {
-                        tracing::error!(uid, hotkey = %hotkey(uid), outcome = "pat_rejected", "GitHub rejects the PAT")
+                        tracing::error!(validator_uid = uid, validator_hotkey = %hotkey(uid), outcome = "pat_rejected", "GitHub rejects the PAT")
                     }
                 },
             }
