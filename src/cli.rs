@@ -41,6 +41,13 @@ pub enum Command {
         #[command(subcommand)]
         command: PatCommand,
     },
+    /// Write the man page and shell completions (used when packaging).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Directory to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Flags shared by every command that reads the configuration.
@@ -142,6 +149,10 @@ pub enum PatCommand {
         /// Read the PAT from standard input instead of prompting (for scripts; never pass it as an argument).
         #[arg(long)]
         stdin: bool,
+        /// Store it for the systemd service instead of the keyring: encrypted with
+        /// `systemd-creds` into /etc/gittensor-miner-agent/credentials/github-pat.cred (run as root).
+        #[arg(long)]
+        systemd: bool,
     },
     /// Say where the PAT is stored, which GitHub account it belongs to and when it expires.
     Status {
@@ -149,10 +160,16 @@ pub enum PatCommand {
         common: CommonArgs,
         #[arg(long)]
         json: bool,
+        /// Look at the systemd service's encrypted credential instead of the keyring (run as root).
+        #[arg(long)]
+        systemd: bool,
     },
     /// Remove the PAT from the keyring.
     Delete {
         #[command(flatten)]
         common: CommonArgs,
+        /// Remove the systemd service's credential instead (run as root).
+        #[arg(long)]
+        systemd: bool,
     },
 }

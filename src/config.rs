@@ -187,6 +187,15 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
     [user, Some(PathBuf::from(SYSTEM_CONFIG))].into_iter().flatten().find(|p| p.is_file())
 }
 
+/// The unit passes the hotkey as a systemd credential (`LoadCredential=hotkey:…`, named by
+/// `$GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL`); an empty one (the unit's default when the
+/// operator has not installed a hotkey) does not count.
+fn service_hotkey_credential() -> Option<PathBuf> {
+    let name = std::env::var_os("GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL")?;
+    let path = PathBuf::from(std::env::var_os("CREDENTIALS_DIRECTORY")?).join(name);
+    std::fs::metadata(&path).ok().filter(|m| m.len() > 0).map(|_| path)
+}
+
 fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
@@ -291,9 +300,11 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
     }
     let wallets_dir =
         expand_tilde(args.wallets_dir.as_deref().or(file.wallets_dir.as_deref()).unwrap_or("~/.bittensor/wallets"));
-    let hotkey_file = match args.hotkey_file.as_deref().or(file.hotkey_file.as_deref()) {
-        Some(explicit) => expand_tilde(explicit),
-        None => wallet::hotkey_path(&wallets_dir, &wallet_name, &hotkey_name),
+    let hotkey_file = match (args.hotkey_file.as_deref(), service_hotkey_credential(), file.hotkey_file.as_deref()) {
+        (Some(explicit), _, _) => expand_tilde(explicit),
+        (None, Some(credential), _) => credential,
+        (None, None, Some(configured)) => expand_tilde(configured),
+        (None, None, None) => wallet::hotkey_path(&wallets_dir, &wallet_name, &hotkey_name),
     };
 
     let min_vtrust = args.min_vtrust.or(file.min_vtrust).unwrap_or(0.25);

@@ -211,6 +211,8 @@ pub fn credential_pat(name: &str) -> Result<Option<(Pat, PatSource)>, SecretErro
     let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else { return Ok(None) };
     let path = std::path::Path::new(&dir).join(name);
     match std::fs::read(&path) {
+        // The unit's `SetCredential=github-pat:` default: nothing stored yet.
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
         Ok(bytes) => {
             let raw = Zeroizing::new(
                 String::from_utf8(bytes)
@@ -267,4 +269,56 @@ mod tests {
         assert!(matches!(Pat::new(" \n"), Err(SecretError::Empty)));
         assert!(matches!(Pat::new("ghp_a b"), Err(SecretError::BadCharacters)));
     }
+}
+
+/// Where `pat set --systemd` keeps the service's PAT, encrypted by `systemd-creds` with the
+/// host key (and the TPM when there is one); the unit loads it with `LoadCredentialEncrypted=`.
+pub const SERVICE_CREDENTIAL: &str = "/etc/gittensor-miner-agent/credentials/github-pat.cred";
+/// The credential's name, as the unit and `pat.credential` know it.
+pub const SERVICE_CREDENTIAL_NAME: &str = "github-pat";
+
+fn systemd_creds(args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, SecretError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let failed = |detail: String| SecretError::Credential { path: SERVICE_CREDENTIAL.into(), detail };
+    let mut child = Command::new("systemd-creds")
+        .args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot run systemd-creds ({e}); it comes with systemd 250 and newer")))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input).map_err(|e| failed(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failed(format!("systemd-creds failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(out.stdout)
+}
+
+/// Encrypts the PAT into [`SERVICE_CREDENTIAL`] (root only: the directory is 0700).
+pub fn store_service_credential(pat: &Pat) -> Result<(), SecretError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let path = std::path::Path::new(SERVICE_CREDENTIAL);
+    let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| SecretError::Credential { path: dir.into(), detail: format!("{e} (run as root: sudo)") })?;
+    let name = format!("--name={SERVICE_CREDENTIAL_NAME}");
+    systemd_creds(&["encrypt", &name, "-", SERVICE_CREDENTIAL], Some(pat.expose().as_bytes()))?;
+    Ok(())
+}
+
+/// Decrypts [`SERVICE_CREDENTIAL`] (for `pat status --systemd`); `Ok(None)` when absent.
+pub fn read_service_credential() -> Result<Option<(Pat, PatSource)>, SecretError> {
+    if !std::path::Path::new(SERVICE_CREDENTIAL).exists() {
+        return Ok(None);
+    }
+    let name = format!("--name={SERVICE_CREDENTIAL_NAME}");
+    let raw = Zeroizing::new(String::from_utf8(systemd_creds(&["decrypt", &name, SERVICE_CREDENTIAL, "-"], None)?).unwrap_or_default());
+    Ok(Some((Pat::new(&raw)?, PatSource::Credential { path: SERVICE_CREDENTIAL.into() })))
 }

@@ -12,13 +12,13 @@ use crate::config;
 use crate::exit;
 use crate::github::{GitHub, PatVerdict};
 use crate::report;
-use crate::secrets::{Pat, PatKeyring};
+use crate::secrets::{self, Pat, PatKeyring};
 
 pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
     match command {
-        PatCommand::Set { common, stdin } => set(&common, stdin).await,
-        PatCommand::Status { common, json } => status(&common, json).await,
-        PatCommand::Delete { common } => delete(&common).await,
+        PatCommand::Set { common, stdin, systemd } => set(&common, stdin, systemd).await,
+        PatCommand::Status { common, json, systemd } => status(&common, json, systemd).await,
+        PatCommand::Delete { common, systemd } => delete(&common, systemd).await,
     }
 }
 
@@ -45,7 +45,7 @@ async fn open_keyring(common: &CommonArgs) -> anyhow::Result<PatKeyring> {
     Ok(tokio::task::spawn_blocking(move || PatKeyring::open(store, &account)).await??)
 }
 
-async fn set(common: &CommonArgs, from_stdin: bool) -> anyhow::Result<u8> {
+async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow::Result<u8> {
     let settings = config::load(common)?;
     let pat = read_pat(from_stdin)?;
     let github = GitHub::new(&settings.github_api_url)?;
@@ -54,20 +54,37 @@ async fn set(common: &CommonArgs, from_stdin: bool) -> anyhow::Result<u8> {
         PatVerdict::Rejected { reason } => bail!("GitHub rejects this PAT ({reason}); it was not stored. Create a classic PAT or a fine-grained one with 'Public Repositories (read-only)'"),
         PatVerdict::Unavailable { reason } => bail!("cannot validate the PAT with GitHub ({reason}); it was not stored. Try again when GitHub is reachable"),
     };
-    let keyring = open_keyring(common).await?;
-    let source = keyring.source();
-    let stored = pat.clone();
-    tokio::task::spawn_blocking(move || keyring.set(&stored)).await??;
-    report::emit(&format!("Stored PAT {} for GitHub user @{login} in the {source}.", pat.masked()));
+    if for_service {
+        let stored = pat.clone();
+        tokio::task::spawn_blocking(move || secrets::store_service_credential(&stored)).await??;
+        report::emit(&format!(
+            "Stored PAT {} for GitHub user @{login}, encrypted, in {} for the gittensor-miner-agent service.",
+            pat.masked(),
+            secrets::SERVICE_CREDENTIAL
+        ));
+        report::emit("Start it with `sudo systemctl enable --now gittensor-miner-agent` (or `sudo systemctl reload gittensor-miner-agent` if it runs).");
+    } else {
+        let keyring = open_keyring(common).await?;
+        let source = keyring.source();
+        let stored = pat.clone();
+        tokio::task::spawn_blocking(move || keyring.set(&stored)).await??;
+        report::emit(&format!("Stored PAT {} for GitHub user @{login} in the {source}.", pat.masked()));
+    }
     if let Some(expires) = expires {
         report::emit(&format!("GitHub says it expires {expires}."));
     }
     Ok(exit::COVERED)
 }
 
-async fn status(common: &CommonArgs, json: bool) -> anyhow::Result<u8> {
+async fn status(common: &CommonArgs, json: bool, for_service: bool) -> anyhow::Result<u8> {
     let settings = config::load(common)?;
-    let (pat, source) = super::load_pat(&settings).await?;
+    let (pat, source) = if for_service {
+        tokio::task::spawn_blocking(secrets::read_service_credential)
+            .await??
+            .ok_or_else(|| anyhow::anyhow!("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`"))?
+    } else {
+        super::load_pat(&settings).await?
+    };
     let verdict = GitHub::new(&settings.github_api_url)?.validate(&pat).await;
     if json {
         report::emit(&format!("{:#}", json!({ "source": source.to_string(), "pat": pat.masked(), "github": verdict })));
@@ -90,7 +107,15 @@ async fn status(common: &CommonArgs, json: bool) -> anyhow::Result<u8> {
     })
 }
 
-async fn delete(common: &CommonArgs) -> anyhow::Result<u8> {
+async fn delete(common: &CommonArgs, for_service: bool) -> anyhow::Result<u8> {
+    if for_service {
+        match std::fs::remove_file(secrets::SERVICE_CREDENTIAL) {
+            Ok(()) => report::emit(&format!("Deleted {}.", secrets::SERVICE_CREDENTIAL)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => report::emit("No PAT was stored for the service."),
+            Err(e) => anyhow::bail!("cannot delete {}: {e} (run as root: sudo)", secrets::SERVICE_CREDENTIAL),
+        }
+        return Ok(exit::COVERED);
+    }
     let keyring = open_keyring(common).await?;
     let source = keyring.source();
     if tokio::task::spawn_blocking(move || keyring.delete()).await?? {

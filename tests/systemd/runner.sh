@@ -1,0 +1,68 @@
+#!/bin/bash
+# Runs inside the booted test container (tests/systemd_e2e.rs): drives the installed
+# package as an operator would, records what systemd shows into /e2e, then powers off.
+# The host side answers the `await-*` markers (it controls the emulated validators).
+set -u
+S=/e2e
+unit=gittensor-miner-agent
+config=/etc/gittensor-miner-agent/config.toml
+
+wait_for() { for _ in $(seq 1 600); do [ -e "$S/$1" ] && return 0; sleep 0.2; done; return 1; }
+wait_active() { for _ in $(seq 1 300); do [ "$(systemctl is-active $unit)" = active ] && return 0; sleep 0.2; done; return 1; }
+show() { systemctl show $unit -p ActiveState -p SubState -p Result -p ExecMainStatus -p NRestarts -p MainPID; }
+
+# 1. The unconfigured first run: no PAT stored yet.
+systemctl start $unit
+sleep 4
+show > $S/first-run.txt
+journalctl -u $unit --no-pager -o cat > $S/first-run-journal.txt
+systemctl reset-failed $unit
+
+# 2. The documented set-up: store the PAT for the service, enable and start.
+gittensor-miner-agent pat set --systemd --stdin --config $config < $S/pat > $S/pat-set.txt 2>&1
+echo "rc=$?" >> $S/pat-set.txt
+systemctl enable --now $unit > $S/enable.txt 2>&1
+wait_active
+sleep 5
+systemctl status $unit --no-pager -l > $S/status.txt 2>&1
+gittensor-miner-agent status --config $config > $S/agent-status.txt 2>&1
+
+# 3. A validator loses its store (the host restarts it); the agent repairs it.
+touch $S/await-loss
+wait_for repaired
+
+# 4. Reload (SIGHUP).
+systemctl reload $unit
+sleep 2
+show > $S/reload.txt
+
+# 5. A frozen agent: the watchdog kills it and systemd restarts it.
+old=$(systemctl show -p MainPID --value $unit)
+kill -STOP "$old"
+for _ in $(seq 1 200); do [ "$(systemctl show -p NRestarts --value $unit)" -ge 1 ] && break; sleep 0.3; done
+wait_active
+show > $S/watchdog.txt
+echo "OldPID=$old" >> $S/watchdog.txt
+
+# 6. Hardening, and the logs.
+systemd-analyze security $unit --no-pager > $S/security.txt 2>&1
+journalctl -u $unit --no-pager -o verbose > $S/journal-verbose.txt
+journalctl -u $unit --no-pager > $S/journal.txt
+
+# 7. A clean stop.
+systemctl stop $unit
+show > $S/stop.txt
+
+# 8. Purge removes what the package made, and nothing else.
+dpkg --purge gittensor-miner-agent > $S/purge-log.txt 2>&1
+{
+    for p in /usr/bin/gittensor-miner-agent /etc/gittensor-miner-agent /var/lib/gittensor-miner-agent \
+             /var/lib/private/gittensor-miner-agent /usr/lib/systemd/system/gittensor-miner-agent.service \
+             /lib/systemd/system/gittensor-miner-agent.service /etc/keep-me; do
+        if [ -e "$p" ]; then echo "present $p"; else echo "absent $p"; fi
+    done
+    if getent passwd gittensor-miner-agent > /dev/null; then echo "user kept"; else echo "user gone"; fi
+} > $S/purge.txt
+
+touch $S/done
+systemctl poweroff
