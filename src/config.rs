@@ -188,12 +188,13 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
 }
 
 /// The unit passes the hotkey as a systemd credential (`LoadCredential=hotkey:…`, named by
-/// `$GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL`); an empty one (the unit's default when the
-/// operator has not installed a hotkey) does not count.
+/// `$GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL`); the unit's fallback `-` (no hotkey
+/// installed yet) does not count.
 fn service_hotkey_credential() -> Option<PathBuf> {
     let name = std::env::var_os("GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL")?;
     let path = PathBuf::from(std::env::var_os("CREDENTIALS_DIRECTORY")?).join(name);
-    std::fs::metadata(&path).ok().filter(|m| m.len() > 0).map(|_| path)
+    let bytes = std::fs::read(&path).ok()?;
+    (!crate::secrets::is_unset_credential(&bytes)).then_some(path)
 }
 
 fn home() -> Option<PathBuf> {

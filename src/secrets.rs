@@ -95,6 +95,8 @@ pub enum SecretError {
     Keyring { store: KeyringStore, detail: String },
     #[error("no PAT found: store one with `gittensor-miner-agent pat set` (or set {PAT_ENV} for a one-off run)")]
     NotFound,
+    #[error("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`, then `sudo systemctl restart gittensor-miner-agent`")]
+    NotFoundForService,
     #[error(
         "the PAT credential {path} cannot be read ({detail}); store it again with `sudo gittensor-miner-agent pat set`"
     )]
@@ -205,14 +207,19 @@ fn open_keyutils() -> Result<Arc<CredentialStore>, SecretError> {
         .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::Keyutils, detail: e.to_string() })
 }
 
+/// The unit's fallback value (`SetCredential=<id>:-`) for a credential whose file is missing.
+pub fn is_unset_credential(bytes: &[u8]) -> bool {
+    matches!(bytes.trim_ascii(), b"" | b"-")
+}
+
 /// The PAT from systemd's credential directory, when the service was given one
 /// (`LoadCredential=`/`LoadCredentialEncrypted=`): `Ok(None)` when there is none.
 pub fn credential_pat(name: &str) -> Result<Option<(Pat, PatSource)>, SecretError> {
     let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else { return Ok(None) };
     let path = std::path::Path::new(&dir).join(name);
     match std::fs::read(&path) {
-        // The unit's `SetCredential=github-pat:` default: nothing stored yet.
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
+        // The unit's `SetCredential=github-pat:-` fallback: nothing stored yet.
+        Ok(bytes) if is_unset_credential(&bytes) => Ok(None),
         Ok(bytes) => {
             let raw = Zeroizing::new(
                 String::from_utf8(bytes)
@@ -232,8 +239,11 @@ pub fn find_pat(store: KeyringStore, account: &str, credential: &str) -> Result<
     if let Some(found) = credential_pat(credential)? {
         return Ok(found);
     }
+    // A service started with credentials has no login keyring session: its PAT is the
+    // credential (or, as a last resort, the environment).
+    let service = std::env::var_os("CREDENTIALS_DIRECTORY").is_some();
     let mut keyring_problem = None;
-    if store != KeyringStore::None {
+    if store != KeyringStore::None && !service {
         match PatKeyring::open(store, account).and_then(|k| Ok((k.get()?, k.source()))) {
             Ok((Some(pat), source)) => return Ok((pat, source)),
             Ok((None, _)) => {}
@@ -248,7 +258,7 @@ pub fn find_pat(store: KeyringStore, account: &str, credential: &str) -> Result<
         );
         return Ok((pat, PatSource::Environment));
     }
-    Err(keyring_problem.unwrap_or(SecretError::NotFound))
+    Err(keyring_problem.unwrap_or(if service { SecretError::NotFoundForService } else { SecretError::NotFound }))
 }
 
 #[cfg(test)]
@@ -319,6 +329,8 @@ pub fn read_service_credential() -> Result<Option<(Pat, PatSource)>, SecretError
         return Ok(None);
     }
     let name = format!("--name={SERVICE_CREDENTIAL_NAME}");
-    let raw = Zeroizing::new(String::from_utf8(systemd_creds(&["decrypt", &name, SERVICE_CREDENTIAL, "-"], None)?).unwrap_or_default());
+    let raw = Zeroizing::new(
+        String::from_utf8(systemd_creds(&["decrypt", &name, SERVICE_CREDENTIAL, "-"], None)?).unwrap_or_default(),
+    );
     Ok(Some((Pat::new(&raw)?, PatSource::Credential { path: SERVICE_CREDENTIAL.into() })))
 }

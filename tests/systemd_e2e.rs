@@ -28,17 +28,25 @@ fn run(cmd: &mut Command) -> String {
 }
 
 fn require(tool: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    assert!(found, "{tool} is missing: run scripts/test (it installs debootstrap, systemd-container, lintian and cargo-deb)");
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{tool} is missing: run scripts/test (it installs debootstrap, systemd-container, lintian and cargo-deb)"
+    );
 }
 
 /// A minimal bookworm with systemd, made once and copied for each run.
 fn base_root() -> PathBuf {
     let base = repo().join("target/e2e/base");
-    if !base.join(".complete").exists() {
+    // The marker names what was included, so a changed list rebuilds the base.
+    let marker = base.join(".complete-systemd-dbus-ca-procps");
+    if !marker.exists() {
         let _ = std::fs::remove_dir_all(&base);
-        run(Command::new("debootstrap").args(["--variant=minbase", "--include=systemd,systemd-sysv,dbus", "bookworm"]).arg(&base));
-        std::fs::write(base.join(".complete"), b"").unwrap();
+        run(Command::new("debootstrap")
+            .args(["--variant=minbase", "--include=systemd,systemd-sysv,dbus,ca-certificates,procps", "bookworm"])
+            .arg(&base));
+        std::fs::write(marker, b"").unwrap();
     }
     base
 }
@@ -46,7 +54,12 @@ fn base_root() -> PathBuf {
 fn build_deb() -> PathBuf {
     run(&mut Command::new(repo().join("packaging/build-deb")));
     let dir = repo().join("target/debian");
-    let mut debs: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "deb")).collect();
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
     debs.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
     debs.pop().expect("no .deb was built")
 }
@@ -70,12 +83,15 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
     let lint = Command::new("lintian").args(["--fail-on", "error"]).arg(&deb).output().unwrap();
     assert!(lint.status.success(), "lintian found errors:\n{}{}", text(&lint.stdout), text(&lint.stderr));
 
-    let e2e_dir = repo().join("target/e2e");
-    std::fs::create_dir_all(&e2e_dir).unwrap();
-    let work = tempfile::Builder::new().prefix("e2e-").tempdir_in(&e2e_dir).unwrap();
+    // Kept after a failure for a look (the journal is persistent:
+    // `journalctl -D target/e2e/run/root/var/log/journal -u gittensor-miner-agent`).
+    let work = Workdir(repo().join("target/e2e/run"));
+    let _ = std::fs::remove_dir_all(work.path());
+    std::fs::create_dir_all(work.path()).unwrap();
     let root = work.path().join("root");
     run(Command::new("cp").arg("-a").arg(base_root()).arg(&root));
     std::fs::write(root.join("etc/keep-me"), b"not the package's").unwrap();
+    std::fs::create_dir_all(root.join("var/log/journal")).unwrap();
     std::fs::copy(&deb, root.join("pkg.deb")).unwrap();
     nspawn(&root, &["dpkg", "-i", "/pkg.deb"]);
 
@@ -85,7 +101,10 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
     edited.push_str("\n# edited by the operator\n");
     std::fs::write(&config_path, &edited).unwrap();
     nspawn(&root, &["dpkg", "-i", "/pkg.deb"]);
-    assert!(std::fs::read_to_string(&config_path).unwrap().contains("# edited by the operator"), "conffile edit lost on upgrade");
+    assert!(
+        std::fs::read_to_string(&config_path).unwrap().contains("# edited by the operator"),
+        "conffile edit lost on upgrade"
+    );
 
     // The network the agent will see: three validators and a chain on 127.0.0.1.
     let emu = Emulator::start(3);
@@ -93,7 +112,13 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
     let account = |ss58: &str| subxt::utils::AccountId32::from_str(ss58).unwrap().0;
     let mut neurons = vec![FakeNeuron::miner(0, account(emu.info["miner"]["ss58"].as_str().unwrap()))];
     for (i, v) in emu.info["validators"].as_array().unwrap().iter().enumerate() {
-        neurons.push(FakeNeuron::validator(i as u16 + 1, account(v["hotkey"].as_str().unwrap()), v["port"].as_u64().unwrap() as u16, 0.9, 100_000));
+        neurons.push(FakeNeuron::validator(
+            i as u16 + 1,
+            account(v["hotkey"].as_str().unwrap()),
+            v["port"].as_u64().unwrap() as u16,
+            0.9,
+            100_000,
+        ));
     }
     let chain = FakeChain::start(ChainSpec::new(74, neurons));
 
@@ -101,7 +126,7 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
     std::fs::write(
         &config_path,
         format!(
-            "{edited}\nrpc_url = {:?}\ngithub_api_url = {:?}\ncheck_timeout_secs = 3\n[daemon]\nsweep_interval_secs = 5\nsweep_jitter_secs = 0\nsweep_spread_secs = 1\nliveness_interval_secs = 1\nchain_refresh_secs = 5\n[retry]\nbase_secs = 0.5\nmax_secs = 2\n",
+            "# edited by the operator\nrpc_url = {:?}\ngithub_api_url = {:?}\ncheck_timeout_secs = 3\n[daemon]\nsweep_interval_secs = 5\nsweep_jitter_secs = 0\nsweep_spread_secs = 1\nliveness_interval_secs = 1\nchain_refresh_secs = 5\n[retry]\nbase_secs = 0.5\nmax_secs = 2\n",
             chain.url,
             emu.info["github_url"].as_str().unwrap()
         ),
@@ -118,12 +143,17 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
     std::fs::create_dir(&shared).unwrap();
     std::fs::write(shared.join("pat"), format!("{PAT}\n")).unwrap();
     std::fs::copy(repo().join("tests/systemd/runner.sh"), root.join("usr/local/bin/e2e-runner.sh")).unwrap();
-    std::fs::copy(repo().join("tests/systemd/e2e-runner.service"), root.join("etc/systemd/system/e2e-runner.service")).unwrap();
-    std::os::unix::fs::symlink("/etc/systemd/system/e2e-runner.service", root.join("etc/systemd/system/multi-user.target.wants/e2e-runner.service")).unwrap();
+    std::fs::copy(repo().join("tests/systemd/e2e-runner.service"), root.join("etc/systemd/system/e2e-runner.service"))
+        .unwrap();
+    std::os::unix::fs::symlink(
+        "/etc/systemd/system/e2e-runner.service",
+        root.join("etc/systemd/system/multi-user.target.wants/e2e-runner.service"),
+    )
+    .unwrap();
 
     let console = std::fs::File::create(work.path().join("console.log")).unwrap();
     let machine = format!("gma-e2e-{}", std::process::id());
-    let mut boot = Command::new("systemd-nspawn")
+    let boot = Command::new("systemd-nspawn")
         .args(["-q", "-D"])
         .arg(&root)
         .args(["-b", "--register=no", "--keep-unit", "-M", &machine])
@@ -133,25 +163,45 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
         .stderr(console)
         .spawn()
         .unwrap();
+    let mut boot = Container(boot);
+    let journal = || {
+        let out = Command::new("journalctl")
+            .arg("-D")
+            .arg(root.join("var/log/journal"))
+            .args(["--no-pager", "-u", "gittensor-miner-agent"])
+            .output();
+        out.map(|o| text(&o.stdout)).unwrap_or_default()
+    };
 
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut repair_delay = None;
     while !shared.join("done").exists() {
-        assert!(Instant::now() < deadline, "the container run did not finish; runner log:\n{}", std::fs::read_to_string(shared.join("runner.out")).unwrap_or_default());
-        if let Some(status) = boot.try_wait().unwrap() {
-            panic!("the container exited early ({status}):\n{}", std::fs::read_to_string(work.path().join("console.log")).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "the container run did not finish; runner log:\n{}",
+            std::fs::read_to_string(shared.join("runner.out")).unwrap_or_default()
+        );
+        if let Some(status) = boot.0.try_wait().unwrap() {
+            panic!(
+                "the container exited early ({status}):\n{}",
+                std::fs::read_to_string(work.path().join("console.log")).unwrap_or_default()
+            );
         }
         if shared.join("await-loss").exists() && repair_delay.is_none() && !shared.join("repaired").exists() {
             let before = emu.counts("broadcasts")[1];
             let lost = Instant::now();
             emu.control(json!({"op": "restart", "uid": 1, "lose_store": true}));
-            assert!(wait_until(Duration::from_secs(60), || emu.counts("broadcasts")[1] > before), "the service did not repair the validator");
+            assert!(
+                wait_until(Duration::from_secs(60), || emu.counts("broadcasts")[1] > before),
+                "the service did not repair the validator:\n{}",
+                journal()
+            );
             repair_delay = Some(lost.elapsed());
             std::fs::write(shared.join("repaired"), b"").unwrap();
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _ = wait_child(&mut boot, Duration::from_secs(60));
+    let _ = wait_child(&mut boot.0, Duration::from_secs(60));
     let read = |name: &str| std::fs::read_to_string(shared.join(name)).unwrap_or_default();
     eprintln!("repair delay inside real systemd: {repair_delay:?}");
 
@@ -201,14 +251,49 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
     assert_eq!((field(&stop, "ActiveState"), field(&stop, "Result")), ("inactive".into(), "success".into()), "{stop}");
 
     let purge = read("purge.txt");
-    for gone in ["/usr/bin/gittensor-miner-agent", "/etc/gittensor-miner-agent", "/var/lib/gittensor-miner-agent", "/var/lib/private/gittensor-miner-agent"] {
+    for gone in [
+        "/usr/bin/gittensor-miner-agent",
+        "/etc/gittensor-miner-agent",
+        "/var/lib/gittensor-miner-agent",
+        "/var/lib/private/gittensor-miner-agent",
+    ] {
         assert!(purge.contains(&format!("absent {gone}")), "{purge}");
     }
     assert!(purge.contains("present /etc/keep-me") && purge.contains("user kept"), "{purge}");
 
     // The PAT appears nowhere: not in the journal, systemctl output, or any file we read.
-    for name in ["status.txt", "journal.txt", "journal-verbose.txt", "first-run-journal.txt", "pat-set.txt", "agent-status.txt", "runner.out"] {
+    for name in [
+        "status.txt",
+        "journal.txt",
+        "journal-verbose.txt",
+        "first-run-journal.txt",
+        "pat-set.txt",
+        "agent-status.txt",
+        "runner.out",
+    ] {
         assert!(!read(name).contains(PAT), "the PAT leaked into {name}");
+    }
+    drop(boot);
+    let _ = std::fs::remove_dir_all(work.path());
+}
+
+/// The booted container: killed if the test fails half-way.
+struct Container(std::process::Child);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn path(&self) -> &Path {
+        &self.0
     }
 }
 

@@ -79,9 +79,9 @@ async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow
 async fn status(common: &CommonArgs, json: bool, for_service: bool) -> anyhow::Result<u8> {
     let settings = config::load(common)?;
     let (pat, source) = if for_service {
-        tokio::task::spawn_blocking(secrets::read_service_credential)
-            .await??
-            .ok_or_else(|| anyhow::anyhow!("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`"))?
+        tokio::task::spawn_blocking(secrets::read_service_credential).await??.ok_or_else(|| {
+            anyhow::anyhow!("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`")
+        })?
     } else {
         super::load_pat(&settings).await?
     };

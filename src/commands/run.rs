@@ -30,7 +30,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
 async fn start(common: crate::cli::CommonArgs) -> anyhow::Result<Engine<Dendrite>> {
     let settings = config::load(&common)?;
-    let hotkey = Hotkey::load(&settings.hotkey_file)?;
+    let hotkey = Hotkey::load(&settings.hotkey_file).map_err(|e| {
+        let service = std::env::var_os("GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL").is_some();
+        let hint = if service {
+            " (for the service: sudo install -m 0600 <your hotkey file> /etc/gittensor-miner-agent/hotkey)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("{e}{hint}")
+    })?;
     let pat = super::load_pat(&settings)
         .await
         .context("the agent needs the PAT: store it with `sudo gittensor-miner-agent pat set`")?;
