@@ -26,8 +26,13 @@ pub enum PatVerdict {
     },
     /// GitHub rejects it: revoked, expired, or lacking the access scoring needs.
     Rejected { reason: String },
-    /// GitHub could not be asked (network, 5xx, rate limit): try again later.
-    Unavailable { reason: String },
+    /// GitHub could not be asked (network, 5xx, rate limit): try again later, not before
+    /// `retry_after_secs` when GitHub said when (rate limits).
+    Unavailable {
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
+    },
 }
 
 pub struct GitHub {
@@ -37,7 +42,12 @@ pub struct GitHub {
 
 impl GitHub {
     pub fn new(base_url: &str) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder().user_agent(USER_AGENT).timeout(TIMEOUT).build()?;
+        Self::with_timeout(base_url, TIMEOUT)
+    }
+
+    /// Each request (headers and body) is bounded by `timeout`.
+    pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder().user_agent(USER_AGENT).timeout(timeout).build()?;
         Ok(GitHub { base: base_url.trim_end_matches('/').to_owned(), client })
     }
 
@@ -51,7 +61,7 @@ impl GitHub {
             .await;
         let (status, headers, body) = match read(user).await {
             Ok(parts) => parts,
-            Err(reason) => return PatVerdict::Unavailable { reason },
+            Err(reason) => return PatVerdict::Unavailable { reason, retry_after_secs: None },
         };
         if let Some(verdict) = failure("GET /user", status, &headers) {
             return verdict;
@@ -59,7 +69,10 @@ impl GitHub {
         let login = body.get("login").and_then(Value::as_str).map(str::to_owned);
         let id = body.get("id").and_then(Value::as_u64);
         let (Some(login), Some(id)) = (login, id) else {
-            return PatVerdict::Unavailable { reason: "GitHub's /user answer has no login and id".into() };
+            return PatVerdict::Unavailable {
+                reason: "GitHub's /user answer has no login and id".into(),
+                retry_after_secs: None,
+            };
         };
         let expires =
             headers.get("github-authentication-token-expiration").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -73,7 +86,7 @@ impl GitHub {
             .await;
         let (status, headers, body) = match read(graphql).await {
             Ok(parts) => parts,
-            Err(reason) => return PatVerdict::Unavailable { reason },
+            Err(reason) => return PatVerdict::Unavailable { reason, retry_after_secs: None },
         };
         if let Some(verdict) = failure("GraphQL", status, &headers) {
             return verdict;
@@ -112,21 +125,35 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// Maps a non-200 answer to a verdict; `None` for 200.
+/// Maps a non-200 answer to a verdict; `None` for 200. Rate limits (429, or 403 with the
+/// rate-limit headers) say when to come back: `retry-after` seconds, or `x-ratelimit-reset`.
 fn failure(what: &str, status: u16, headers: &reqwest::header::HeaderMap) -> Option<PatVerdict> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let rate_limited = status == 429
+        || (status == 403 && (header("x-ratelimit-remaining") == Some("0") || header("retry-after").is_some()));
     match status {
         200 => None,
         401 => Some(PatVerdict::Rejected {
             reason: format!("GitHub {what}: 401 Bad credentials (the PAT is revoked, expired or mistyped)"),
         }),
-        403 | 429
-            if header("x-ratelimit-remaining") == Some("0") || header("retry-after").is_some() || status == 429 =>
-        {
-            let reset = header("x-ratelimit-reset").map(|r| format!(", resets at unix time {r}")).unwrap_or_default();
-            Some(PatVerdict::Unavailable { reason: format!("GitHub {what}: rate limited ({status}{reset})") })
+        _ if rate_limited => {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let retry_after_secs = header("retry-after")
+                .and_then(|v| v.parse::<u64>().ok())
+                .or_else(|| {
+                    header("x-ratelimit-reset")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(|reset| reset.saturating_sub(now))
+                })
+                .map(|secs| secs.min(24 * 3600));
+            let when = retry_after_secs.map(|s| format!("; retry in {s} s")).unwrap_or_default();
+            Some(PatVerdict::Unavailable {
+                reason: format!("GitHub {what}: rate limited ({status}{when})"),
+                retry_after_secs,
+            })
         }
         403 => Some(PatVerdict::Rejected { reason: format!("GitHub {what}: 403 Forbidden (the PAT lacks access)") }),
-        _ => Some(PatVerdict::Unavailable { reason: format!("GitHub {what}: HTTP {status}") }),
+        _ => Some(PatVerdict::Unavailable { reason: format!("GitHub {what}: HTTP {status}"), retry_after_secs: None }),
     }
 }

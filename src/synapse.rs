@@ -196,7 +196,8 @@ fn common(result: &Result<Reply, CallError>) -> Common<'_> {
             code,
         );
     }
-    let message = reply.message.clone().unwrap_or_default();
+    // Peers control this text; keep it short enough for a table and a log line.
+    let message: String = reply.message.as_deref().unwrap_or_default().chars().take(300).collect();
     let described = |what: &str| {
         if message.is_empty() {
             what.to_owned()
@@ -238,7 +239,6 @@ fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, String
 fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
-        // Peers control this text; keep it short enough for a table and a log line.
         Some(Value::String(s)) => Ok(Some(s.chars().take(300).collect())),
         Some(other) => Err(format!("`{key}` should be a string, got {other}")),
     }

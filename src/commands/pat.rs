@@ -52,7 +52,7 @@ async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow
     let (login, expires) = match github.validate(&pat).await {
         PatVerdict::Valid { login, expires, .. } => (login, expires),
         PatVerdict::Rejected { reason } => bail!("GitHub rejects this PAT ({reason}); it was not stored. Create a classic PAT or a fine-grained one with 'Public Repositories (read-only)'"),
-        PatVerdict::Unavailable { reason } => bail!("cannot validate the PAT with GitHub ({reason}); it was not stored. Try again when GitHub is reachable"),
+        PatVerdict::Unavailable { reason, .. } => bail!("cannot validate the PAT with GitHub ({reason}); it was not stored. Try again when GitHub is reachable"),
     };
     if for_service {
         let stored = pat.clone();
@@ -98,7 +98,7 @@ async fn status(common: &CommonArgs, json: bool, for_service: bool) -> anyhow::R
             PatVerdict::Rejected { reason } => {
                 report::emit(&format!("GitHub REJECTS it: {reason}. Store a new one with `pat set`."))
             }
-            PatVerdict::Unavailable { reason } => report::emit(&format!("Could not ask GitHub: {reason}.")),
+            PatVerdict::Unavailable { reason, .. } => report::emit(&format!("Could not ask GitHub: {reason}.")),
         }
     }
     Ok(match verdict {

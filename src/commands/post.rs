@@ -38,7 +38,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
             "GitHub rejects the PAT {} ({reason}); nothing was sent. Create a new PAT and store it with `gittensor-miner-agent pat set`",
             pat.masked()
         ),
-        PatVerdict::Unavailable { reason } => {
+        PatVerdict::Unavailable { reason, .. } => {
             anyhow::bail!("cannot validate the PAT with GitHub ({reason}); nothing was sent. Try again later")
         }
     };

@@ -323,11 +323,14 @@ impl<T: Transport> Engine<T> {
                 record.reason = Some(reason);
                 self.state.tracker.set_pat_rejected(true);
             }
-            PatVerdict::Unavailable { reason } => {
+            PatVerdict::Unavailable { reason, retry_after_secs } => {
                 tracing::warn!(reason = %reason, "cannot validate the PAT with GitHub now; will retry");
                 record.verdict = "unavailable".into();
                 record.reason = Some(reason);
-                self.next_pat_check_ms = now + self.settings.retry.cap.as_millis() as u64;
+                // GitHub's rate-limit reset is respected: the PAT's quota is also scoring's.
+                let retry = self.settings.retry.cap.as_millis() as u64;
+                let told = retry_after_secs.unwrap_or(0) * 1000;
+                self.next_pat_check_ms = now + retry.max(told);
             }
         }
     }
