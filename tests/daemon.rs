@@ -334,3 +334,39 @@ fn when_no_validator_is_reachable_the_operator_gets_an_error() {
     assert!(daemon.log().lines().any(|l| l.contains("ERROR") && l.contains("no validator is reachable")));
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }
+
+/// A tmpfs of one page, mounted over the state directory and filled up (needs root, as
+/// the packaging test does).
+struct FullDisk(std::path::PathBuf);
+
+impl FullDisk {
+    fn mount(dir: &std::path::Path) -> FullDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot mount a tmpfs (the test needs root)");
+        let _ = std::fs::write(dir.join("filler"), vec![0u8; 64 * 1024]); // fails once full, as intended
+        FullDisk(dir.to_owned())
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_when_writing_state_is_survived() {
+    let emu = Emulator::start(1);
+    let config = emu.write_config(FAST_DAEMON);
+    let _full = FullDisk::mount(&emu.dir.path().join("state"));
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("broadcasts") == [1]), "{}", daemon.log());
+    assert!(wait_until(Duration::from_secs(10), || emu.counts("checks")[0] >= 3), "still working: {}", daemon.log());
+    assert_eq!(daemon.log().matches("cannot write the state file").count(), 1, "said once: {}", daemon.log());
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}

@@ -9,7 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::decide::{Alert, LocalPat};
-use super::tracker::{Change, Coverage, Schedule, Step, Summary};
+use super::tracker::{Change, Coverage, Schedule, Step};
 use crate::cli::CommonArgs;
 use crate::config::{self, Settings};
 use crate::github::{GitHub, PatVerdict};
@@ -50,7 +50,7 @@ pub struct Engine<T: Transport> {
     /// When the current sweep's spread ends, so its summary is logged once after it.
     sweep_ends_ms: Option<u64>,
     cron: Option<mpsc::Receiver<()>>,
-    last_summary: Option<Summary>,
+    save_failing: bool,
 }
 
 enum Wake {
@@ -90,7 +90,7 @@ impl<T: Transport> Engine<T> {
             next_expiry_warning_ms: 0,
             sweep_ends_ms: None,
             cron: None,
-            last_summary: None,
+            save_failing: false,
         }
     }
 
@@ -472,10 +472,19 @@ impl<T: Transport> Engine<T> {
 
     fn save(&mut self) {
         self.state.updated_ms = now_ms();
-        if let Err(e) = self.state_file.save(&self.state) {
-            // A full or read-only disk must not stop the agent: state is rebuilt from
-            // the validators' answers anyway.
-            tracing::warn!(path = %self.state_file.path().display(), error = %e, "cannot write the state file");
+        match self.state_file.save(&self.state) {
+            // A full or read-only disk must not stop the agent: state is rebuilt from the
+            // validators' answers anyway. Said once, not on every pass.
+            Err(e) if !self.save_failing => {
+                self.save_failing = true;
+                tracing::warn!(path = %self.state_file.path().display(), error = %e, "cannot write the state file; running on without it");
+            }
+            Err(e) => tracing::debug!(error = %e, "state file still not writable"),
+            Ok(()) if self.save_failing => {
+                self.save_failing = false;
+                tracing::info!(path = %self.state_file.path().display(), "state file written again");
+            }
+            Ok(()) => {}
         }
     }
 
@@ -530,7 +539,7 @@ impl<T: Transport> Engine<T> {
         }
     }
 
-    fn log_sweep_summary(&mut self) {
+    fn log_sweep_summary(&self) {
         let s = self.state.tracker.summary();
         if s.eligible > 0 && s.unreachable == s.eligible {
             tracing::error!(eligible = s.eligible, "no validator is reachable: check this machine's network");
@@ -545,7 +554,6 @@ impl<T: Transport> Engine<T> {
             "sweep: {}",
             self.status_line(now_ms())
         );
-        self.last_summary = Some(s);
     }
 
     /// The one line `systemctl status` shows.
