@@ -348,13 +348,13 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, args: &CommonArgs) -> Re
     };
     let broadcast_timeout = seconds("broadcast_timeout_secs", file.broadcast_timeout_secs, 30.0, 600.0)?;
 
-    let max_concurrency = file.max_concurrency.unwrap_or(32);
+    let max_concurrency = file.max_concurrency.unwrap_or(256);
     if !(1..=1024).contains(&max_concurrency) {
         return Err(invalid(
             file_origin.clone(),
             "max_concurrency",
             format!("is {max_concurrency}"),
-            "use a number from 1 to 1024 (default 32)",
+            "use a number from 1 to 1024 (default 256)",
         ));
     }
 

@@ -142,6 +142,9 @@ impl Dendrite {
             // No connection reuse: each validator is asked every few minutes at most, and a
             // pooled connection to a validator that restarted fails the next request.
             .pool_max_idle_per_host(0)
+            // Axons speak plain HTTP/1.1: no TLS roots to load, no HTTP/2.
+            .http1_only()
+            .tls_certs_only(Vec::<reqwest::Certificate>::new())
             .build()?;
         Ok(Dendrite {
             hotkey,
