@@ -105,17 +105,16 @@ def median_of(runs: list, key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def compare(sizes: list, repeats: int, workdir: str) -> list:
+def compare(sizes: list, repeats: int, workdir: str, network) -> list:
+    """Agent and reference, `repeats` times each, against `network(n)` for each size."""
     rows = []
     env = dict(os.environ, GITTENSOR_MINER_PAT="")
     for n in sizes:
-        net = Network(n, workdir)
+        net = network(n)
         try:
             config = net.config(workdir)
-            agent_runs, reference_runs = [], []
-            for _ in range(repeats):
-                agent_runs.append(timed([AGENT, "check", "--config", config], env))
-                reference_runs.append(timed([sys.executable, REFERENCE, net.path]))
+            agent_runs = [timed([AGENT, "check", "--config", config], env) for _ in range(repeats)]
+            reference_runs = [timed([sys.executable, REFERENCE, net.path]) for _ in range(repeats)]
             # How many validators each saw as covered (all of them are), worst run.
             row = {"n": n, "agent_valid": min(valid_count(r["stdout"]) for r in agent_runs),
                    "reference_valid": min(valid_count(r["stdout"]) for r in reference_runs)}
@@ -123,35 +122,10 @@ def compare(sizes: list, repeats: int, workdir: str) -> list:
                 row[f"agent_{key}"] = median_of(agent_runs, key)
                 row[f"reference_{key}"] = median_of(reference_runs, key)
             rows.append(row)
-            print(f"N={n}: {row}", file=sys.stderr)
+            print(f"{type(net).__name__} N={n}: {row}", file=sys.stderr)
         finally:
             net.close()
     return rows
-
-
-def compare_clients(sizes: list, repeats: int, workdir: str) -> list:
-    """The same comparison against light stubs: what the clients themselves cost."""
-    like = Network(1, workdir)
-    rows = []
-    try:
-        for n in sizes:
-            stubs = Stubs(n, 0.0, like, workdir)
-            try:
-                config = stubs.config(workdir)
-                agent_runs = [timed([AGENT, "check", "--config", config]) for _ in range(repeats)]
-                reference_runs = [timed([sys.executable, REFERENCE, stubs.path]) for _ in range(repeats)]
-                row = {"n": n, "agent_valid": min(valid_count(r["stdout"]) for r in agent_runs),
-                       "reference_valid": min(valid_count(r["stdout"]) for r in reference_runs)}
-                for key in ("wall", "cpu", "rss_mib"):
-                    row[f"agent_{key}"] = median_of(agent_runs, key)
-                    row[f"reference_{key}"] = median_of(reference_runs, key)
-                rows.append(row)
-                print(f"stubs N={n}: {row}", file=sys.stderr)
-            finally:
-                stubs.close()
-        return rows
-    finally:
-        like.close()
 
 
 def cycle_on_stubs(n: int, delay: float, workdir: str) -> dict:
@@ -250,9 +224,13 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="gma-bench-") as workdir:
-        rows = compare(sizes, args.repeats, workdir)
+        rows = compare(sizes, args.repeats, workdir, lambda n: Network(n, workdir))
         cyc = cycle(max(sizes), 1.0, workdir)
-        client_rows = compare_clients(sizes, args.repeats, workdir)
+        like = Network(1, workdir)
+        try:
+            client_rows = compare(sizes, args.repeats, workdir, lambda n: Stubs(n, 0.0, like, workdir))
+        finally:
+            like.close()
         client_cyc = cycle_on_stubs(max(sizes), 1.0, workdir)
         steady = steady_state(64, args.sweeps, 2.0, workdir)
 

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use common::fake_chain::{ChainSpec, FakeChain, FakeNeuron};
@@ -159,13 +158,7 @@ fn an_unknown_subnet_is_named() {
 
 /// The chain lists the emulated validators (and the miner) on subnet 74.
 fn chain_for(emu: &Emulator, extra: Vec<FakeNeuron>) -> FakeChain {
-    let miner = AccountId32::from_str(emu.info["miner"]["ss58"].as_str().unwrap()).unwrap().0;
-    let mut neurons = vec![FakeNeuron::miner(0, miner)];
-    for v in emu.info["validators"].as_array().unwrap() {
-        let hotkey = AccountId32::from_str(v["hotkey"].as_str().unwrap()).unwrap().0;
-        let uid = v["uid"].as_u64().unwrap() as u16 + 1;
-        neurons.push(FakeNeuron::validator(uid, hotkey, v["port"].as_u64().unwrap() as u16, 0.9, 100_000));
-    }
+    let mut neurons = emu.chain_neurons();
     neurons.extend(extra);
     FakeChain::start(ChainSpec::new(NETUID, neurons))
 }

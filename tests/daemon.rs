@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use common::fake_chain::{ChainSpec, FakeChain, FakeNeuron};
+use common::fake_chain::{ChainSpec, FakeChain};
 use common::*;
 use serde_json::json;
 
@@ -94,13 +93,7 @@ fn a_silent_validator_is_retried_on_the_backoff_schedule_and_no_faster() {
 #[test]
 fn a_newly_eligible_validator_is_covered_before_the_next_sweep() {
     let emu = Emulator::start(2);
-    let miner = subxt::utils::AccountId32::from_str(emu.info["miner"]["ss58"].as_str().unwrap()).unwrap().0;
-    let validator = |i: usize| {
-        let v = emu.validator(i);
-        let hotkey = subxt::utils::AccountId32::from_str(v["hotkey"].as_str().unwrap()).unwrap().0;
-        FakeNeuron::validator(i as u16 + 1, hotkey, v["port"].as_u64().unwrap() as u16, 0.9, 100_000)
-    };
-    let node = FakeChain::start(ChainSpec::new(74, vec![FakeNeuron::miner(0, miner), validator(0)]));
+    let node = FakeChain::start(ChainSpec::new(74, vec![emu.miner_neuron(), emu.validator_neuron(0)]));
     let config = emu.dir.path().join("chain.toml");
     std::fs::write(
         &config,
@@ -115,7 +108,7 @@ fn a_newly_eligible_validator_is_covered_before_the_next_sweep() {
     let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
     assert!(wait_until(Duration::from_secs(20), || emu.counts("broadcasts")[0] == 1), "{}", daemon.log());
     let joined = Instant::now();
-    node.spec.lock().unwrap().neurons.push(validator(1));
+    node.spec.lock().unwrap().neurons.push(emu.validator_neuron(1));
     assert!(wait_until(Duration::from_secs(10), || emu.counts("broadcasts")[1] == 1), "{}", daemon.log());
     eprintln!(
         "newly eligible validator covered {:?} after it appeared on chain (next sweep in 600 s)",

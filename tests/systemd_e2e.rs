@@ -9,10 +9,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use common::fake_chain::{ChainSpec, FakeChain, FakeNeuron};
+use common::fake_chain::{ChainSpec, FakeChain};
 use common::*;
 use serde_json::json;
 
@@ -109,18 +108,7 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
     // The network the agent will see: three validators and a chain on 127.0.0.1.
     let emu = Emulator::start(3);
     emu.preload(&[0, 1, 2]);
-    let account = |ss58: &str| subxt::utils::AccountId32::from_str(ss58).unwrap().0;
-    let mut neurons = vec![FakeNeuron::miner(0, account(emu.info["miner"]["ss58"].as_str().unwrap()))];
-    for (i, v) in emu.info["validators"].as_array().unwrap().iter().enumerate() {
-        neurons.push(FakeNeuron::validator(
-            i as u16 + 1,
-            account(v["hotkey"].as_str().unwrap()),
-            v["port"].as_u64().unwrap() as u16,
-            0.9,
-            100_000,
-        ));
-    }
-    let chain = FakeChain::start(ChainSpec::new(74, neurons));
+    let chain = FakeChain::start(ChainSpec::new(74, emu.chain_neurons()));
 
     // The operator's edits, as the README says: the config, and the hotkey file.
     std::fs::write(

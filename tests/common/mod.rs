@@ -97,6 +97,30 @@ impl Emulator {
         &self.info["validators"][uid]
     }
 
+    /// The miner as a registered uid 0 on the fake chain.
+    pub fn miner_neuron(&self) -> fake_chain::FakeNeuron {
+        fake_chain::FakeNeuron::miner(0, account_bytes(self.info["miner"]["ss58"].as_str().unwrap()))
+    }
+
+    /// Emulated validator `i` as uid `i + 1` on the fake chain: serving, 0.9 vtrust, 100 000 α.
+    pub fn validator_neuron(&self, i: usize) -> fake_chain::FakeNeuron {
+        let v = self.validator(i);
+        let port = v["port"].as_u64().unwrap() as u16;
+        fake_chain::FakeNeuron::validator(
+            i as u16 + 1,
+            account_bytes(v["hotkey"].as_str().unwrap()),
+            port,
+            0.9,
+            100_000,
+        )
+    }
+
+    /// The miner and every emulated validator, as the chain lists them.
+    pub fn chain_neurons(&self) -> Vec<fake_chain::FakeNeuron> {
+        let count = self.info["validators"].as_array().unwrap().len();
+        std::iter::once(self.miner_neuron()).chain((0..count).map(|i| self.validator_neuron(i))).collect()
+    }
+
     pub fn miner_hotkey_file(&self) -> String {
         self.info["miner"]["hotkey_file"].as_str().unwrap().to_owned()
     }
@@ -126,6 +150,12 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An SS58 address as the 32 raw bytes the chain stores.
+pub fn account_bytes(ss58: &str) -> [u8; 32] {
+    use std::str::FromStr;
+    subxt::utils::AccountId32::from_str(ss58).unwrap().0
 }
 
 /// Runs the built binary with a clean environment: no user config, no stray PAT.
