@@ -239,8 +239,10 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
         .map(|(at, _)| *at)
         .collect();
     assert!(pings.len() >= 4, "{} pings in 5 s", pings.len());
+    // The loop aims for a ping every second; what matters is that none is late enough
+    // for systemd's 2 s watchdog to fire, even on a loaded CI machine.
     let longest_gap = pings.windows(2).map(|w| w[1] - w[0]).max().unwrap();
-    assert!(longest_gap < Duration::from_millis(1500), "gap {longest_gap:?}");
+    assert!(longest_gap < Duration::from_secs(2), "gap {longest_gap:?}");
     let status = notify.status().unwrap();
     assert!(status.starts_with("covered 2/2 validators") && status.contains("next sweep"), "{status}");
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
