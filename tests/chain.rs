@@ -164,18 +164,7 @@ fn chain_for(emu: &Emulator, extra: Vec<FakeNeuron>) -> FakeChain {
 }
 
 fn chain_config(emu: &Emulator, node: &FakeChain) -> String {
-    let path = emu.dir.path().join("chain.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "rpc_url = {:?}\nhotkey_file = {:?}\ngithub_api_url = {:?}\nchain_call_timeout_secs = 5\n[pat]\nstore = \"none\"\n",
-            node.url,
-            emu.miner_hotkey_file(),
-            emu.info["github_url"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
+    emu.write_chain_config(&node.url, "chain_call_timeout_secs = 5").to_str().unwrap().to_owned()
 }
 
 #[test]

@@ -94,17 +94,10 @@ fn a_silent_validator_is_retried_on_the_backoff_schedule_and_no_faster() {
 fn a_newly_eligible_validator_is_covered_before_the_next_sweep() {
     let emu = Emulator::start(2);
     let node = FakeChain::start(ChainSpec::new(74, vec![emu.miner_neuron(), emu.validator_neuron(0)]));
-    let config = emu.dir.path().join("chain.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "rpc_url = {:?}\nhotkey_file = {:?}\ngithub_api_url = {:?}\n[pat]\nstore = \"none\"\n[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nchain_refresh_secs = 1\nliveness_interval_secs = 1\n",
-            node.url,
-            emu.miner_hotkey_file(),
-            emu.info["github_url"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let config = emu.write_chain_config(
+        &node.url,
+        "[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nchain_refresh_secs = 1\nliveness_interval_secs = 1",
+    );
     let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
     assert!(wait_until(Duration::from_secs(20), || emu.counts("broadcasts")[0] == 1), "{}", daemon.log());
     let joined = Instant::now();

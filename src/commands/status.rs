@@ -106,7 +106,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         if let Some(at) = state.next_sweep_ms {
             line.push_str(&format!(" · next sweep {}", clock_utc(at)));
         }
-        line.push_str(&format!(" · state written {}.", ago(now, state.updated_ms)));
+        line.push_str(&format!(" · state last changed {}.", ago(now, state.updated_ms)));
         report::emit(&line);
     }
     Ok(if summary.eligible > 0 && summary.covered == summary.eligible { exit::COVERED } else { exit::PARTIAL_COVERAGE })

@@ -51,6 +51,8 @@ pub struct Engine<T: Transport> {
     sweep_ends_ms: Option<u64>,
     cron: Option<mpsc::Receiver<()>>,
     save_failing: bool,
+    /// What the state file holds now, to skip writes that would change nothing.
+    last_saved: Option<State>,
 }
 
 enum Wake {
@@ -91,6 +93,7 @@ impl<T: Transport> Engine<T> {
             sweep_ends_ms: None,
             cron: None,
             save_failing: false,
+            last_saved: None,
         }
     }
 
@@ -471,6 +474,15 @@ impl<T: Transport> Engine<T> {
     }
 
     fn save(&mut self) {
+        // Most passes change nothing (a liveness probe that found everyone where they were):
+        // no write, no fsync then.
+        if self
+            .last_saved
+            .as_ref()
+            .is_some_and(|saved| State { updated_ms: self.state.updated_ms, ..saved.clone() } == self.state)
+        {
+            return;
+        }
         self.state.updated_ms = now_ms();
         match self.state_file.save(&self.state) {
             // A full or read-only disk must not stop the agent: state is rebuilt from the
@@ -485,6 +497,9 @@ impl<T: Transport> Engine<T> {
                 tracing::info!(path = %self.state_file.path().display(), "state file written again");
             }
             Ok(()) => {}
+        }
+        if !self.save_failing {
+            self.last_saved = Some(self.state.clone());
         }
     }
 

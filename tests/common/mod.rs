@@ -125,6 +125,19 @@ impl Emulator {
         self.info["miner"]["hotkey_file"].as_str().unwrap().to_owned()
     }
 
+    /// A config that finds the validators through the chain at `rpc_url`, with `extra`
+    /// TOML (sections allowed) after the top-level keys.
+    pub fn write_chain_config(&self, rpc_url: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join("chain.toml");
+        let text = format!(
+            "rpc_url = {rpc_url:?}\nhotkey_file = {:?}\ngithub_api_url = {:?}\n{extra}\n[pat]\nstore = \"none\"\n",
+            self.miner_hotkey_file(),
+            self.info["github_url"].as_str().unwrap()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// A config naming the emulated validators as a static list, with `extra` TOML
     /// appended to the top-level keys.
     pub fn write_config(&self, extra: &str) -> PathBuf {
