@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::root_cause;
 use crate::secrets::Pat;
 
 const GRAPHQL_VIEWER_QUERY: &str = "{ viewer { login } }";
@@ -115,14 +116,6 @@ async fn read(sent: reqwest::Result<reqwest::Response>) -> Result<(u16, reqwest:
         bytes.extend_from_slice(&chunk);
     }
     Ok((status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// Maps a non-200 answer to a verdict; `None` for 200. Rate limits (429, or 403 with the

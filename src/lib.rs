@@ -18,3 +18,13 @@ pub mod telemetry;
 pub mod transport;
 pub mod validators;
 pub mod wallet;
+
+/// The innermost cause of an error: HTTP clients wrap the useful part ("connection
+/// refused") in generic text ("error sending request").
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

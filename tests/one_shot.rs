@@ -230,6 +230,13 @@ fn target(emu: &Emulator, uid: usize) -> Target {
     }
 }
 
+/// The miner's hotkey (from the emulator's real wallet) and a dendrite signing with it.
+fn miner_dendrite(emu: &Emulator) -> (Arc<Hotkey>, Dendrite) {
+    let hotkey = Arc::new(Hotkey::load(emu.miner_hotkey_file().as_ref()).unwrap());
+    let dendrite = Dendrite::new(hotkey.clone()).unwrap();
+    (hotkey, dendrite)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
@@ -238,8 +245,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn a_tampered_signature_is_refused_by_the_real_axon_with_401() {
     let emu = Emulator::start(1);
-    let hotkey = Arc::new(Hotkey::load(emu.miner_hotkey_file().as_ref()).unwrap());
-    let dendrite = Dendrite::new(hotkey.clone()).unwrap();
+    let (hotkey, dendrite) = miner_dendrite(&emu);
     let target = target(&emu, 0);
     let call = synapse::pat_check_call(Duration::from_secs(5));
     runtime().block_on(async {
@@ -267,8 +273,7 @@ fn a_tampered_signature_is_refused_by_the_real_axon_with_401() {
 #[test]
 fn an_answer_signed_by_another_hotkey_is_not_trusted() {
     let emu = Emulator::start(2);
-    let hotkey = Arc::new(Hotkey::load(emu.miner_hotkey_file().as_ref()).unwrap());
-    let dendrite = Dendrite::new(hotkey).unwrap();
+    let (_, dendrite) = miner_dendrite(&emu);
     // Validator 1's hotkey, validator 0's endpoint.
     let mut wrong = target(&emu, 0);
     wrong.hotkey = target(&emu, 1).hotkey;
@@ -284,8 +289,7 @@ fn an_answer_signed_by_another_hotkey_is_not_trusted() {
 #[test]
 fn a_nonce_outside_the_axons_window_is_classified_as_clock_skew() {
     let emu = Emulator::start(1);
-    let hotkey = Arc::new(Hotkey::load(emu.miner_hotkey_file().as_ref()).unwrap());
-    let dendrite = Dendrite::new(hotkey.clone()).unwrap();
+    let (hotkey, dendrite) = miner_dendrite(&emu);
     let target = target(&emu, 0);
     let call = synapse::pat_check_call(Duration::from_secs(5));
     let minute_ago = dendrite.next_nonce() - 60_000_000_000;
@@ -354,8 +358,7 @@ fn oversized_and_trickling_answers_are_cut_off() {
 fn liveness_reads_the_axon_instance_and_costs_the_validator_nothing() {
     use gittensor_miner_agent::transport::Liveness;
     let emu = Emulator::start(1);
-    let hotkey = Arc::new(Hotkey::load(emu.miner_hotkey_file().as_ref()).unwrap());
-    let dendrite = Dendrite::new(hotkey).unwrap();
+    let (_, dendrite) = miner_dendrite(&emu);
     let target = target(&emu, 0);
     let rt = runtime();
     let first = rt.block_on(dendrite.liveness(&target, Duration::from_secs(3)));

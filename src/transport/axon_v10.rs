@@ -263,13 +263,7 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn classify_reqwest_error(e: reqwest::Error) -> CallError {
-    // Walk to the root cause: reqwest's own Display hides it ("error sending request").
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
+    let detail = crate::root_cause(&e);
     if e.is_timeout() {
         CallError::Timeout
     } else if e.is_connect() {
