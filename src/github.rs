@@ -12,6 +12,8 @@ use crate::secrets::Pat;
 const GRAPHQL_VIEWER_QUERY: &str = "{ viewer { login } }";
 const USER_AGENT: &str = concat!("gittensor-miner-agent/", env!("CARGO_PKG_VERSION"));
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// A validation makes two requests, each bounded by [`TIMEOUT`].
+pub const VALIDATION_DEADLINE: Duration = Duration::from_secs(31);
 /// GitHub's answers to these two calls are small; anything bigger is not GitHub.
 const BODY_CAP: usize = 256 * 1024;
 
@@ -34,6 +36,54 @@ pub enum PatVerdict {
         #[serde(skip_serializing_if = "Option::is_none")]
         retry_after_secs: Option<u64>,
     },
+}
+
+impl PatVerdict {
+    pub fn standing(&self) -> PatStanding {
+        match self {
+            PatVerdict::Valid { .. } => PatStanding::Valid,
+            PatVerdict::Rejected { .. } => PatStanding::Rejected,
+            PatVerdict::Unavailable { .. } => PatStanding::Unavailable,
+        }
+    }
+}
+
+/// What we last heard from GitHub about the PAT, without the details: what gates
+/// broadcasts, and what the state file and `status` show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatStanding {
+    /// Not asked yet (or the PAT just changed).
+    #[default]
+    Unknown,
+    Valid,
+    /// Revoked, expired or lacking access: nothing is sent until the PAT changes.
+    Rejected,
+    /// GitHub could not be asked; the PAT is assumed good until GitHub says otherwise.
+    Unavailable,
+}
+
+impl PatStanding {
+    pub fn name(self) -> &'static str {
+        match self {
+            PatStanding::Unknown => "unknown",
+            PatStanding::Valid => "valid",
+            PatStanding::Rejected => "rejected",
+            PatStanding::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Asks GitHub what it thinks of a PAT. The reconcile core depends on this, not on
+/// [`GitHub`], so tests and the simulation can stand in for GitHub.
+pub trait PatValidator: Send + Sync + 'static {
+    fn validate(&self, pat: &Pat) -> impl std::future::Future<Output = PatVerdict> + Send;
+}
+
+impl PatValidator for GitHub {
+    async fn validate(&self, pat: &Pat) -> PatVerdict {
+        GitHub::validate(self, pat).await
+    }
 }
 
 pub struct GitHub {

@@ -3,16 +3,16 @@
 
 pub mod chain;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod exit;
 pub mod github;
-pub mod health;
 pub mod probe;
 pub mod reconcile;
 pub mod report;
 pub mod secrets;
-pub mod state;
 pub mod synapse;
 pub mod telemetry;
 pub mod transport;

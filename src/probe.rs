@@ -1,12 +1,11 @@
-//! Fan-out: one synapse call to many validators at once, bounded in concurrency, each
-//! with its own timeout, answers returned in the order of the targets.
+//! Fan-out for `check`: one PatCheck to many validators at once, bounded in concurrency,
+//! each with its own timeout, answers returned in the order of the targets.
 
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
-use crate::secrets::Pat;
-use crate::synapse::{self, BroadcastAnswer, CheckAnswer};
+use crate::synapse::{self, CheckAnswer};
 use crate::transport::{CallError, Reply, SynapseCall, Target, Transport};
 
 async fn fan_out<T: Transport, A>(
@@ -30,16 +29,4 @@ pub async fn check_all<T: Transport>(
     concurrency: usize,
 ) -> Vec<CheckAnswer> {
     fan_out(transport, targets, &synapse::pat_check_call(timeout), concurrency, synapse::classify_check).await
-}
-
-/// Sends the PAT to exactly `targets`: callers decide who needs it (see `reconcile::decide`).
-pub async fn broadcast_all<T: Transport>(
-    transport: &T,
-    targets: &[Target],
-    pat: &Pat,
-    timeout: Duration,
-    concurrency: usize,
-) -> Vec<BroadcastAnswer> {
-    fan_out(transport, targets, &synapse::pat_broadcast_call(pat, timeout), concurrency, synapse::classify_broadcast)
-        .await
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gittensor_miner_agent::config;
-use gittensor_miner_agent::state::StateFile;
+use gittensor_miner_agent::daemon::state::StateFile;
 use gittensor_miner_agent::synapse::{classify_broadcast, classify_check};
 use gittensor_miner_agent::transport::{Provenance, Reply};
 use gittensor_miner_agent::wallet::Hotkey;

@@ -1,31 +1,30 @@
-//! `post`: send the PAT where it is missing. Checks first (unless `--all`), broadcasts only
-//! to validators that lack a valid PAT, retries the silent ones with backoff within a
-//! bounded time, and reports full coverage only when it was reached.
+//! `post`: send the PAT where it is missing. The same reconcile core as `run`, run until
+//! every validator is settled or the retry budget (a hard deadline) is spent: each
+//! validator is checked, sent the PAT the moment it says it lacks it, and retried on its
+//! own backoff — a silent validator delays nobody else. `--all` owes the PAT to every
+//! validator once, as a PAT change would.
 
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Context;
+use tokio::time::Instant;
 
 use crate::cli::PostArgs;
+use crate::clock::Clock;
 use crate::exit;
-use crate::github::{GitHub, PatVerdict};
-use crate::probe;
-use crate::reconcile::decide::{self, Action, Alert};
+use crate::github::{GitHub, PatStanding, PatVerdict};
+use crate::reconcile::core::{Core, Finish, Happening, Knobs};
+use crate::reconcile::tracker::{Change, Tracker};
 use crate::report::{self, PostOutcome};
+use crate::synapse::{CheckAnswer, CheckStatus};
 use crate::transport::Target;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    Check,
-    Broadcast,
-    Done,
-}
 
 pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     let mut common = args.common.clone();
     common.retry_budget_secs = args.retry_budget;
     let prepared = super::prepare(&common).await?;
-    let (settings, validators, dendrite) = (&prepared.settings, &prepared.validators, &prepared.dendrite);
+    let (settings, validators) = (&prepared.settings, &prepared.validators);
 
     let (pat, source) = super::load_pat(settings).await?;
     let github = GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
@@ -43,85 +42,58 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
         }
     };
 
-    let targets = &validators.eligible;
-    let mut outcomes = vec![PostOutcome::default(); targets.len()];
-    let first = if args.all { Step::Broadcast } else { Step::Check };
-    let mut steps = vec![first; targets.len()];
     let deadline = Instant::now() + settings.post_budget;
-    let mut attempt = 0;
-
-    loop {
-        let checking = indices(&steps, Step::Check);
-        if !checking.is_empty() {
-            let answers =
-                probe::check_all(dendrite, &pick(targets, &checking), settings.check_timeout, settings.max_concurrency)
-                    .await;
-            for (&i, answer) in checking.iter().zip(answers) {
-                steps[i] = match decide::after_check(answer.status) {
-                    Action::Covered { .. } => Step::Done,
-                    // The PAT was validated with GitHub above: a validator holding a bad one
-                    // holds an older one, so it gets the current one.
-                    Action::Broadcast | Action::ValidatePatLocally => Step::Broadcast,
-                    Action::RetryCheck(_) => Step::Check,
-                    Action::Hold(alert) | Action::AlertAndRetry(alert) => {
-                        alert_once(&targets[i], alert);
-                        Step::Done
-                    }
-                };
-                outcomes[i].record_check(answer);
-            }
-        }
-
-        let sending = indices(&steps, Step::Broadcast);
-        if !sending.is_empty() {
-            tracing::info!(validators = sending.len(), pat = %pat.masked(), "sending the PAT");
-            let answers = probe::broadcast_all(
-                dendrite,
-                &pick(targets, &sending),
-                &pat,
-                settings.broadcast_timeout,
-                settings.max_concurrency,
-            )
-            .await;
-            for (&i, answer) in sending.iter().zip(answers) {
-                steps[i] = match decide::after_broadcast(answer.status) {
-                    Action::Covered { .. } => Step::Done,
-                    Action::RetryCheck(_) if args.all => Step::Broadcast,
-                    Action::RetryCheck(_) => Step::Check,
-                    // GitHub accepted the PAT above; the validator's own reason is reported.
-                    Action::ValidatePatLocally | Action::Broadcast => Step::Done,
-                    Action::Hold(alert) | Action::AlertAndRetry(alert) => {
-                        alert_once(&targets[i], alert);
-                        Step::Done
-                    }
-                };
-                outcomes[i].record_broadcast(answer);
-            }
-        }
-
-        let pending = steps.iter().filter(|s| **s != Step::Done).count();
-        if pending == 0 {
-            break;
-        }
-        let delay = settings.retry.delay_random(attempt);
-        attempt += 1;
-        if Instant::now() + delay > deadline {
-            tracing::warn!(
-                validators = pending,
-                "retry time is used up (raise it with --retry-budget or retry.post_budget_secs)"
-            );
-            break;
-        }
-        tracing::info!(
-            validators = pending,
-            retry_in_secs = delay.as_secs_f64(),
-            attempt,
-            "retrying validators that gave no usable answer"
-        );
-        tokio::time::sleep(delay).await;
+    let targets = &validators.eligible;
+    let mut core = Core::new(
+        Tracker::default(),
+        Arc::new(prepared.dendrite),
+        Arc::new(github),
+        pat,
+        Knobs::new(settings),
+        Clock::system(),
+        rand::random(),
+    );
+    core.sync_targets(targets);
+    core.assume_verdict(PatStanding::Valid);
+    if args.all {
+        core.resend_to_all();
     }
 
-    let rows: Vec<(Target, PostOutcome)> = targets.iter().cloned().zip(outcomes).collect();
+    let mut outcomes: BTreeMap<u16, PostOutcome> = BTreeMap::new();
+    let masked = core.pat().masked();
+    let finish = core
+        .run_until(deadline, |happening| match happening {
+            Happening::Checked { target, answer } => outcomes.entry(target.uid).or_default().record_check(answer.clone()),
+            Happening::Broadcast { target, answer } => {
+                outcomes.entry(target.uid).or_default().record_broadcast(answer.clone())
+            }
+            Happening::Sending { target } => {
+                tracing::info!(validator_uid = target.uid, pat = %masked, "sending the PAT to validator {}", target.uid)
+            }
+            Happening::Change(Change::Alert { uid, alert }) => {
+                tracing::warn!(validator_uid = uid, outcome = alert.token(), "validator {uid} {}", alert.advice())
+            }
+            Happening::Change(_) | Happening::Verdict(_) => {}
+        })
+        .await;
+    let unsettled = core.tracker.validators.values().filter(|e| !e.settled()).count();
+    match finish {
+        Finish::Settled => {}
+        Finish::Deadline | Finish::NothingMoreInTime => tracing::warn!(
+            validators = unsettled,
+            budget_secs = settings.post_budget.as_secs_f64(),
+            "{unsettled} validator(s) gave no usable answer within the retry budget of {:.0} s (raise it with --retry-budget or retry.post_budget_secs)",
+            settings.post_budget.as_secs_f64()
+        ),
+    }
+
+    let rows: Vec<(Target, PostOutcome)> = targets
+        .iter()
+        .map(|target| {
+            let outcome = outcomes.remove(&target.uid).unwrap_or_else(|| unanswered(settings.post_budget.as_secs_f64()));
+            (target.clone(), outcome)
+        })
+        .collect();
     super::check::warn_about_our_side(rows.iter().filter_map(|(_, o)| o.check.as_ref().map(|c| c.status)));
     let covered = rows.iter().filter(|(_, o)| o.covered()).count();
     if args.json {
@@ -141,28 +113,16 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn indices(steps: &[Step], wanted: Step) -> Vec<usize> {
-    steps.iter().enumerate().filter(|(_, s)| **s == wanted).map(|(i, _)| i).collect()
-}
-
-fn pick(targets: &[Target], indices: &[usize]) -> Vec<Target> {
-    indices.iter().map(|&i| targets[i].clone()).collect()
-}
-
-fn alert_once(target: &Target, alert: Alert) {
-    match alert {
-        Alert::IdentityLocked => tracing::error!(
-            uid = target.uid, hotkey = %target.hotkey,
-            "validator has pinned another GitHub account to this hotkey: re-sending cannot fix it; use the PAT of the GitHub account first registered, or deregister and re-register the hotkey"
-        ),
-        Alert::ClockSkew => {
-            tracing::error!(uid = target.uid, hotkey = %target.hotkey, "validator refuses our requests as too old: fix this machine's clock (NTP)")
-        }
-        Alert::Refused => {
-            tracing::warn!(uid = target.uid, hotkey = %target.hotkey, "validator refused our signed request")
-        }
-        Alert::PatRejected => {
-            tracing::error!(uid = target.uid, hotkey = %target.hotkey, "GitHub rejects the PAT: store a new one with `pat set`")
-        }
-    }
+/// A validator whose first request was still in flight when the budget ran out.
+fn unanswered(budget_secs: f64) -> PostOutcome {
+    let mut outcome = PostOutcome::default();
+    outcome.record_check(CheckAnswer {
+        status: CheckStatus::NoResponse,
+        has_pat: None,
+        pat_valid: None,
+        rejection_reason: Some(format!("no answer within the retry budget ({budget_secs:.0} s)")),
+        status_code: 408,
+        axon_uuid: None,
+    });
+    outcome
 }

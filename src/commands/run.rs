@@ -1,34 +1,71 @@
-//! `run`: the daemon. Start-up problems (no PAT, bad config, unreadable hotkey) end it at
-//! once with one clear line and exit status 78, so systemd does not spin restarting it.
+//! `run`: the daemon. Wires the real network, chain, GitHub, keyring and systemd into the
+//! daemon shell ([`crate::daemon`]). Start-up problems (no PAT, bad config, unreadable
+//! hotkey) end it at once with one clear line and exit status 78, so systemd does not spin
+//! restarting it; a stop during start-up is honoured at once.
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 
-use crate::cli::RunArgs;
-use crate::config;
+use crate::cli::{CommonArgs, RunArgs};
+use crate::clock::Clock;
+use crate::config::{self, Settings};
+use crate::daemon::health::Health;
+use crate::daemon::shutdown;
+use crate::daemon::state::{Loaded, State, StateFile};
+use crate::daemon::{Daemon, Parts, Reloaded, World};
 use crate::exit;
 use crate::github::GitHub;
-use crate::reconcile::engine::{now_ms, Engine, PatLoader};
-use crate::state::{Loaded, State, StateFile};
 use crate::transport::axon_v10::Dendrite;
+use crate::validators::{self, DiscoverError, ValidatorSet};
 use crate::wallet::Hotkey;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut common = args.common.clone();
     common.state_dir = args.state_dir.clone();
-    let engine = match start(common).await {
-        Ok(engine) => engine,
-        Err(e) => {
+    let (mut shutdown, reloads) = shutdown::from_signals().context("cannot install the signal handlers")?;
+    let parts = match shutdown.race(start(common)).await {
+        Err(why) => {
+            Health::from_env().stopping();
+            tracing::info!(signal = why, "stopping ({why}) during start-up");
+            return Ok(exit::COVERED);
+        }
+        Ok(Err(e)) => {
             tracing::error!("cannot start: {e:#}");
             return Ok(exit::NOT_CONFIGURED);
         }
+        Ok(Ok(parts)) => parts,
     };
-    engine.run().await?;
+    Daemon::new(parts).run(shutdown, reloads).await?;
     Ok(exit::COVERED)
 }
 
-async fn start(common: crate::cli::CommonArgs) -> anyhow::Result<Engine<Dendrite>> {
+/// The chain and the config files, as the daemon sees them.
+struct RealWorld {
+    args: CommonArgs,
+    miner_hotkey: String,
+}
+
+impl World for RealWorld {
+    fn discover(&self, settings: &Settings) -> BoxFuture<'static, Result<ValidatorSet, DiscoverError>> {
+        let (settings, miner) = (settings.clone(), self.miner_hotkey.clone());
+        async move { validators::discover(&settings, &miner).await }.boxed()
+    }
+
+    fn reload(&self, current: &Settings) -> BoxFuture<'static, Reloaded> {
+        let loaded = config::load(&self.args).map_err(|e| e.to_string());
+        let pat_settings = loaded.as_ref().unwrap_or(current).clone();
+        async move {
+            let pat = super::load_pat(&pat_settings).await.map_err(|e| format!("{e:#}"));
+            Reloaded { settings: loaded, pat }
+        }
+        .boxed()
+    }
+}
+
+async fn start(common: CommonArgs) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld>> {
     let settings = config::load(&common)?;
     let hotkey = Hotkey::load(&settings.hotkey_file).map_err(|e| {
         let service = std::env::var_os("GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL").is_some();
@@ -39,7 +76,7 @@ async fn start(common: crate::cli::CommonArgs) -> anyhow::Result<Engine<Dendrite
         };
         anyhow::anyhow!("{e}{hint}")
     })?;
-    let pat = super::load_pat(&settings)
+    let (pat, pat_source) = super::load_pat(&settings)
         .await
         .context("the agent needs the PAT: store it with `sudo gittensor-miner-agent pat set`")?;
 
@@ -50,8 +87,9 @@ async fn start(common: crate::cli::CommonArgs) -> anyhow::Result<Engine<Dendrite
             dir.display()
         )
     })?;
+    let clock = Clock::system();
     let state_file = StateFile::in_dir(dir);
-    let state = match state_file.load(now_ms()) {
+    let state = match state_file.load(clock.now_ms()) {
         Loaded::Fresh => State::default(),
         Loaded::Resumed(state) => {
             tracing::info!(validators = state.tracker.validators.len(), path = %state_file.path().display(), "resuming from the state file");
@@ -64,9 +102,20 @@ async fn start(common: crate::cli::CommonArgs) -> anyhow::Result<Engine<Dendrite
         }
     };
 
-    let miner = hotkey.ss58().to_owned();
-    let dendrite = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;
+    let miner_hotkey = hotkey.ss58().to_owned();
+    let transport = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;
     let github = GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
-    let load_pat: PatLoader = Box::new(|settings| Box::pin(async move { super::load_pat(&settings).await }));
-    Ok(Engine::new(settings, common, miner, dendrite, github, state_file, state, pat, load_pat))
+    Ok(Parts {
+        world: Arc::new(RealWorld { args: common, miner_hotkey }),
+        settings,
+        transport: Arc::new(transport),
+        github: Arc::new(github),
+        health: Health::from_env(),
+        state_file,
+        state,
+        pat,
+        pat_source,
+        clock,
+        seed: rand::random(),
+    })
 }

@@ -9,19 +9,11 @@ use serde_json::json;
 use crate::cli::{CommonArgs, StatusArgs};
 use crate::config;
 use crate::exit;
-use crate::reconcile::engine::{clock_utc, coverage_name, now_ms};
+use crate::clock::{ago, clock_utc, Clock};
+use crate::daemon::state::StateFile;
+use crate::github::PatStanding;
 use crate::reconcile::tracker::Coverage;
 use crate::report::{self, short_hotkey};
-use crate::state::StateFile;
-
-fn ago(now: u64, at: u64) -> String {
-    let secs = now.saturating_sub(at) / 1000;
-    match secs {
-        0..=119 => format!("{secs} s ago"),
-        120..=7199 => format!("{} min ago", secs / 60),
-        _ => format!("{} h ago", secs / 3600),
-    }
-}
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let common = CommonArgs { config: args.config.clone(), state_dir: args.state_dir.clone(), ..Default::default() };
@@ -31,7 +23,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         format!("cannot read {}: is the agent running (`systemctl status gittensor-miner-agent`), and are you in its group?", file.path().display())
     })?;
     let summary = state.tracker.summary();
-    let now = now_ms();
+    let now = Clock::system().now_ms();
 
     if args.json {
         let validators: Vec<_> = state
@@ -57,7 +49,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             "{:#}",
             json!({
                 "success": summary.eligible > 0 && summary.covered == summary.eligible,
-                "summary": summary, "pat": pat, "pat_rejected": state.tracker.pat_rejected,
+                "summary": summary, "pat": pat, "pat_rejected": state.tracker.pat == PatStanding::Rejected,
                 "last_sweep_ms": state.last_sweep_ms, "next_sweep_ms": state.next_sweep_ms,
                 "source": state.source, "updated_ms": state.updated_ms, "validators": validators,
             })
@@ -92,7 +84,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             table.add_row(vec![
                 e.target.uid.to_string(),
                 short_hotkey(&e.target.hotkey),
-                coverage_name(e.coverage).to_owned(),
+                e.coverage.name().to_owned(),
                 check,
                 sent,
                 note,
@@ -101,7 +93,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         report::emit(&table.to_string());
         let mut line = format!("\n{}/{} validators hold your valid PAT", summary.covered, summary.eligible);
         if let Some(pat) = &state.pat {
-            line.push_str(&format!(" · PAT {} ({})", pat.masked, pat.verdict));
+            line.push_str(&format!(" · PAT {} ({})", pat.masked, pat.verdict.name()));
         }
         if let Some(at) = state.next_sweep_ms {
             line.push_str(&format!(" · next sweep {}", clock_utc(at)));

@@ -1,13 +1,17 @@
-//! What the daemon knows about each validator, and what it should do next. Pure: the
-//! engine feeds it answers and the time (milliseconds since the epoch) and carries out the
-//! steps it returns. Persisted as-is in the state file (it holds no secret).
+//! What is known about each validator, and what is due next. Pure: the core feeds it
+//! answers and the time (milliseconds from [`crate::clock::Clock`]) and carries out the
+//! work it hands out. Persisted as-is in the state file (it holds no secret).
+//!
+//! Each validator moves through its own pipeline — check → decide ([`super::policy`]) →
+//! broadcast → confirm → wait — and nothing here makes one validator wait for another.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::backoff::Backoff;
-use super::decide::{self, Action, Alert, LocalPat, Pace};
+use super::policy::{self, Action, Alert, LocalPat, Pace};
+use crate::github::PatStanding;
 use crate::synapse::{BroadcastAnswer, BroadcastStatus, CheckAnswer, CheckStatus};
 pub use crate::transport::Liveness;
 use crate::transport::Target;
@@ -28,6 +32,19 @@ pub enum Coverage {
     Failing,
     /// Re-sending cannot help until the PAT changes (identity locked).
     Held,
+}
+
+impl Coverage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Coverage::Unknown => "unknown",
+            Coverage::Covered => "covered",
+            Coverage::Unconfirmed => "unconfirmed",
+            Coverage::Missing => "missing",
+            Coverage::Failing => "failing",
+            Coverage::Held => "held",
+        }
+    }
 }
 
 /// Why a validator is held.
@@ -56,11 +73,27 @@ pub struct Entry {
     pub reachable: bool,
     /// Consecutive attempts without a usable answer: the backoff exponent.
     pub failures: u32,
-    /// When it is next checked.
+    /// When it is next checked (or sent the PAT, when `owes_broadcast`).
     pub next_check_ms: u64,
-    /// A broadcast is owed without a check first (the PAT changed).
+    /// The PAT is owed without a check first: it said it lacks it, or the PAT changed.
     pub owes_broadcast: bool,
     pub hold: Option<HoldReason>,
+    /// A check or broadcast to it is in flight: never two at once.
+    #[serde(skip)]
+    pub busy: bool,
+    /// It called our PAT invalid; waiting for GitHub's verdict on it.
+    #[serde(skip)]
+    pub awaiting_verdict: Option<Doubt>,
+}
+
+/// Why a validator waits for GitHub's verdict on our PAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doubt {
+    /// Its check said it holds an invalid PAT: if GitHub accepts ours, it holds an older one.
+    StalePatThere,
+    /// It rejected the PAT we just sent: if GitHub accepts it, sending it again at once
+    /// would only be rejected again, so it is asked again after a backoff.
+    RejectedOurs,
 }
 
 impl Entry {
@@ -76,16 +109,32 @@ impl Entry {
             next_check_ms: now,
             owes_broadcast: false,
             hold: None,
+            busy: false,
+            awaiting_verdict: None,
         }
+    }
+
+    /// Nothing more to do for it until its next sweep: `post` stops when all are settled.
+    pub fn settled(&self) -> bool {
+        !self.busy
+            && !self.owes_broadcast
+            && self.awaiting_verdict.is_none()
+            && matches!(self.coverage, Coverage::Covered | Coverage::Unconfirmed | Coverage::Held)
     }
 }
 
-/// What the engine should do for one validator after an event.
+/// Network work for one validator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    Check,
+    Broadcast,
+}
+
+/// What the core must do after an answer, beyond what [`Tracker::take_due`] hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Nothing,
-    Broadcast,
-    /// Validate our PAT with GitHub, then report back with [`Tracker::local_validation`].
+    /// Ask GitHub about our PAT, then report with [`Tracker::apply_verdict`].
     ValidatePat,
 }
 
@@ -106,14 +155,17 @@ pub enum Change {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Schedule {
     pub backoff: Backoff,
+    /// A covered validator is asked again after this; no retry waits longer.
     pub sweep_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tracker {
     pub validators: BTreeMap<u16, Entry>,
-    /// GitHub rejects our PAT: no broadcasts until it changes.
-    pub pat_rejected: bool,
+    /// GitHub's last word on our PAT. Broadcasts wait for a first verdict; while GitHub
+    /// rejects the PAT nothing is checked or sent.
+    #[serde(default)]
+    pub pat: PatStanding,
 }
 
 /// Coverage counts for STATUS= and the sweep summary.
@@ -129,6 +181,14 @@ pub struct Summary {
 }
 
 impl Tracker {
+    fn broadcasts_allowed(&self) -> bool {
+        matches!(self.pat, PatStanding::Valid | PatStanding::Unavailable)
+    }
+
+    fn checks_allowed(&self) -> bool {
+        self.pat != PatStanding::Rejected
+    }
+
     /// Makes the tracked set the eligible set: new validators and moved axons are due now.
     pub fn sync_targets(&mut self, eligible: &[Target], now: u64) -> Vec<Change> {
         let mut changes = Vec::new();
@@ -144,7 +204,9 @@ impl Tracker {
             match self.validators.get_mut(&uid) {
                 // A different hotkey on the uid is a different validator.
                 Some(entry) if entry.target.hotkey != target.hotkey => {
+                    let busy = entry.busy;
                     *entry = Entry::new(target.clone(), now);
+                    entry.busy = busy; // its old request still runs; its answer is dropped
                     changes.push(Change::Added { uid });
                 }
                 Some(entry) if entry.target != *target => {
@@ -177,22 +239,47 @@ impl Tracker {
         }
     }
 
-    /// Validators to check now.
-    pub fn due_checks(&self, now: u64) -> Vec<u16> {
-        self.validators.values().filter(|e| !e.owes_broadcast && e.next_check_ms <= now).map(|e| e.target.uid).collect()
-    }
-
-    /// Validators owed a broadcast without a check (after a PAT change), unless held back.
-    pub fn due_broadcasts(&self, now: u64) -> Vec<u16> {
-        if self.pat_rejected {
-            return vec![];
+    fn work_for(&self, entry: &Entry) -> Option<Work> {
+        if entry.busy || entry.awaiting_verdict.is_some() {
+            return None;
         }
-        self.validators.values().filter(|e| e.owes_broadcast && e.next_check_ms <= now).map(|e| e.target.uid).collect()
+        if entry.owes_broadcast {
+            return (self.broadcasts_allowed() && entry.hold.is_none()).then_some(Work::Broadcast);
+        }
+        self.checks_allowed().then_some(Work::Check)
     }
 
-    /// The earliest moment anything is due.
+    /// Hands out at most `limit` pieces of due work, broadcasts first (they repair), then
+    /// the longest-waiting checks; each validator handed out is busy until its answer.
+    pub fn take_due(&mut self, now: u64, limit: usize) -> Vec<(Target, Work)> {
+        let mut due: Vec<(u64, bool, u16, Work)> = self
+            .validators
+            .values()
+            .filter(|e| e.next_check_ms <= now)
+            .filter_map(|e| self.work_for(e).map(|w| (e.next_check_ms, w == Work::Check, e.target.uid, w)))
+            .collect();
+        due.sort_unstable_by_key(|&(at, is_check, uid, _)| (is_check, at, uid));
+        due.truncate(limit);
+        due.into_iter()
+            .filter_map(|(_, _, uid, work)| {
+                let entry = self.validators.get_mut(&uid)?;
+                entry.busy = true;
+                Some((entry.target.clone(), work))
+            })
+            .collect()
+    }
+
+    /// The earliest moment [`Tracker::take_due`] will hand something out.
     pub fn next_due(&self) -> Option<u64> {
-        self.validators.values().map(|e| e.next_check_ms).min()
+        self.validators.values().filter(|e| self.work_for(e).is_some()).map(|e| e.next_check_ms).min()
+    }
+
+    /// The entry an answer is for: the answer is dropped when the validator left, or its
+    /// uid now names another hotkey or axon than the one asked.
+    fn answered(&mut self, target: &Target) -> Option<&mut Entry> {
+        let entry = self.validators.get_mut(&target.uid)?;
+        entry.busy = false;
+        (entry.target == *target).then_some(entry)
     }
 
     fn retry(entry: &mut Entry, schedule: &Schedule, pace: Pace, now: u64, unit: f64) {
@@ -206,6 +293,12 @@ impl Tracker {
         entry.next_check_ms = now + delay.min(schedule.sweep_interval_ms);
     }
 
+    fn covered(entry: &mut Entry, schedule: &Schedule, now: u64, changes: &mut Vec<Change>) {
+        entry.failures = 0;
+        entry.next_check_ms = now + schedule.sweep_interval_ms;
+        Self::set_coverage(entry, Coverage::Covered, changes);
+    }
+
     fn set_coverage(entry: &mut Entry, to: Coverage, changes: &mut Vec<Change>) {
         if entry.coverage != to {
             changes.push(Change::Coverage { uid: entry.target.uid, from: entry.coverage, to });
@@ -216,22 +309,20 @@ impl Tracker {
     /// After a PatCheck answer. `unit` is a random draw in [0, 1) for the jitter.
     pub fn record_check(
         &mut self,
-        uid: u16,
+        target: &Target,
         answer: &CheckAnswer,
         schedule: &Schedule,
         now: u64,
         unit: f64,
     ) -> (Step, Vec<Change>) {
         let mut changes = Vec::new();
-        let pat_rejected = self.pat_rejected;
-        let Some(entry) = self.validators.get_mut(&uid) else { return (Step::Nothing, changes) };
+        let uid = target.uid;
+        let Some(entry) = self.answered(target) else { return (Step::Nothing, changes) };
         entry.last_check = Some(Seen { status: answer.status, reason: answer.rejection_reason.clone(), at_ms: now });
         entry.reachable = answer.status != CheckStatus::NoResponse || entry.reachable;
-        let step = match decide::after_check(answer.status) {
+        let step = match policy::after_check(answer.status) {
             Action::Covered { confirmed: true } => {
-                entry.failures = 0;
-                entry.next_check_ms = now + schedule.sweep_interval_ms;
-                Self::set_coverage(entry, Coverage::Covered, &mut changes);
+                Self::covered(entry, schedule, now, &mut changes);
                 Step::Nothing
             }
             Action::Covered { confirmed: false } => {
@@ -239,21 +330,22 @@ impl Tracker {
                 Self::set_coverage(entry, Coverage::Unconfirmed, &mut changes);
                 Step::Nothing
             }
-            Action::Broadcast | Action::ValidatePatLocally if entry.hold.is_some() || pat_rejected => {
+            Action::Broadcast | Action::ValidatePatLocally if entry.hold.is_some() => {
                 // The PAT would not be accepted: keep asking on the schedule, send nothing.
                 Self::retry(entry, schedule, Pace::Normal, now, unit);
-                Self::set_coverage(
-                    entry,
-                    if entry.hold.is_some() { Coverage::Held } else { Coverage::Missing },
-                    &mut changes,
-                );
+                Self::set_coverage(entry, Coverage::Held, &mut changes);
                 Step::Nothing
             }
             Action::Broadcast => {
+                // Sent as soon as a slot is free; the failure count is kept so a validator
+                // that keeps losing the PAT still backs off.
+                entry.owes_broadcast = true;
+                entry.next_check_ms = now;
                 Self::set_coverage(entry, Coverage::Missing, &mut changes);
-                Step::Broadcast
+                Step::Nothing
             }
             Action::ValidatePatLocally => {
+                entry.awaiting_verdict = Some(Doubt::StalePatThere);
                 Self::set_coverage(entry, Coverage::Missing, &mut changes);
                 Step::ValidatePat
             }
@@ -268,6 +360,7 @@ impl Tracker {
                 changes.push(Change::Alert { uid, alert });
                 Step::Nothing
             }
+            Action::StopUntilPatChanges => Step::Nothing, // never produced by after_check
         };
         (step, changes)
     }
@@ -276,23 +369,22 @@ impl Tracker {
     /// second broadcast straight away.
     pub fn record_broadcast(
         &mut self,
-        uid: u16,
+        target: &Target,
         answer: &BroadcastAnswer,
         schedule: &Schedule,
         now: u64,
         unit: f64,
     ) -> (Step, Vec<Change>) {
         let mut changes = Vec::new();
-        let Some(entry) = self.validators.get_mut(&uid) else { return (Step::Nothing, changes) };
+        let uid = target.uid;
+        let Some(entry) = self.answered(target) else { return (Step::Nothing, changes) };
         entry.last_broadcast =
             Some(Seen { status: answer.status, reason: answer.rejection_reason.clone(), at_ms: now });
         entry.owes_broadcast = false;
-        let step = match decide::after_broadcast(answer.status) {
+        let step = match policy::after_broadcast(answer.status) {
             Action::Covered { .. } => {
-                entry.failures = 0;
                 // Confirmed by the next sweep's check.
-                entry.next_check_ms = now + schedule.sweep_interval_ms;
-                Self::set_coverage(entry, Coverage::Covered, &mut changes);
+                Self::covered(entry, schedule, now, &mut changes);
                 Step::Nothing
             }
             Action::Hold(alert) => {
@@ -302,10 +394,16 @@ impl Tracker {
                 changes.push(Change::Alert { uid, alert });
                 Step::Nothing
             }
-            Action::ValidatePatLocally => Step::ValidatePat,
+            Action::ValidatePatLocally => {
+                entry.awaiting_verdict = Some(Doubt::RejectedOurs);
+                Self::set_coverage(entry, Coverage::Missing, &mut changes);
+                Step::ValidatePat
+            }
             Action::RetryCheck(pace) => {
                 Self::retry(entry, schedule, pace, now, unit);
-                Self::set_coverage(entry, Coverage::Failing, &mut changes);
+                let answered = !matches!(answer.status, BroadcastStatus::NoResponse | BroadcastStatus::Malformed);
+                // It answered, so it is alive but still lacks the PAT; or we cannot tell.
+                Self::set_coverage(entry, if answered { Coverage::Missing } else { Coverage::Failing }, &mut changes);
                 Step::Nothing
             }
             Action::AlertAndRetry(alert) => {
@@ -314,37 +412,51 @@ impl Tracker {
                 changes.push(Change::Alert { uid, alert });
                 Step::Nothing
             }
-            Action::Broadcast => Step::Nothing, // never produced by after_broadcast
+            Action::Broadcast | Action::StopUntilPatChanges => Step::Nothing, // never produced by after_broadcast
         };
         (step, changes)
     }
 
-    /// After validating our PAT because `uid` called it invalid.
-    pub fn local_validation(&mut self, uid: u16, local: LocalPat, schedule: &Schedule, now: u64, unit: f64) -> Step {
-        if local == LocalPat::Rejected {
-            self.pat_rejected = true;
+    /// A check or broadcast was cancelled (its validator changed, or `post` ran out of
+    /// time): it is free for new work, due at once.
+    pub fn release(&mut self, uid: u16, now: u64) {
+        if let Some(entry) = self.validators.get_mut(&uid) {
+            entry.busy = false;
+            entry.next_check_ms = entry.next_check_ms.min(now);
         }
-        let Some(entry) = self.validators.get_mut(&uid) else { return Step::Nothing };
-        match decide::after_local_validation(local) {
-            Action::Broadcast => Step::Broadcast,
-            _ => {
-                Self::retry(entry, schedule, Pace::Normal, now, unit);
-                Step::Nothing
+    }
+
+    /// GitHub's verdict on our PAT: opens or closes the gate, and settles the validators
+    /// that called the PAT invalid (stale PAT → re-send; GitHub down → ask again later).
+    pub fn apply_verdict(&mut self, standing: PatStanding, schedule: &Schedule, now: u64, unit: f64) {
+        self.pat = standing;
+        let local = match standing {
+            PatStanding::Valid => LocalPat::Valid,
+            PatStanding::Rejected => LocalPat::Rejected,
+            PatStanding::Unavailable | PatStanding::Unknown => LocalPat::Unknown,
+        };
+        for entry in self.validators.values_mut() {
+            let Some(doubt) = entry.awaiting_verdict.take() else { continue };
+            match policy::after_local_validation(local) {
+                Action::Broadcast if doubt == Doubt::StalePatThere => {
+                    entry.owes_broadcast = true;
+                    entry.next_check_ms = now;
+                }
+                // Nothing is asked while the PAT is rejected; asked again once it changes.
+                Action::StopUntilPatChanges => entry.next_check_ms = now,
+                _ => Self::retry(entry, schedule, Pace::Normal, now, unit),
             }
         }
     }
 
-    /// GitHub's periodic verdict on our PAT.
-    pub fn set_pat_rejected(&mut self, rejected: bool) {
-        self.pat_rejected = rejected;
-    }
-
-    /// A new PAT: holds are lifted and every validator is owed it.
+    /// A new PAT: holds are lifted and every validator is owed it (a check cannot tell an
+    /// old valid PAT from the new one).
     pub fn pat_changed(&mut self, now: u64) {
-        self.pat_rejected = false;
+        self.pat = PatStanding::Unknown;
         for entry in self.validators.values_mut() {
             entry.hold = None;
             entry.owes_broadcast = true;
+            entry.awaiting_verdict = None;
             entry.failures = 0;
             entry.next_check_ms = now;
         }
@@ -352,9 +464,10 @@ impl Tracker {
 
     /// After a cheap liveness probe. A validator that comes back, or restarted (new axon
     /// uuid), is checked at once: a restart is exactly when stores get lost.
-    pub fn record_liveness(&mut self, uid: u16, liveness: &Liveness, now: u64) -> Vec<Change> {
+    pub fn record_liveness(&mut self, target: &Target, liveness: &Liveness, now: u64) -> Vec<Change> {
         let mut changes = Vec::new();
-        let Some(entry) = self.validators.get_mut(&uid) else { return changes };
+        let uid = target.uid;
+        let Some(entry) = self.validators.get_mut(&uid).filter(|e| e.target == *target) else { return changes };
         match liveness {
             Liveness::Unreachable => {
                 if entry.reachable {
@@ -445,41 +558,63 @@ mod tests {
     }
 
     fn tracker(n: u16) -> Tracker {
-        let mut t = Tracker::default();
+        let mut t = Tracker { pat: PatStanding::Valid, ..Default::default() };
         t.sync_targets(&(0..n).map(target).collect::<Vec<_>>(), 0);
         t
+    }
+
+    fn uids(work: &[(Target, Work)]) -> Vec<(u16, Work)> {
+        work.iter().map(|(t, w)| (t.uid, *w)).collect()
+    }
+
+    /// Takes the due work for `uid` alone and feeds it `answer`.
+    fn checked(t: &mut Tracker, uid: u16, status: CheckStatus, now: u64) -> (Step, Vec<Change>) {
+        t.validators.get_mut(&uid).unwrap().busy = true;
+        t.record_check(&target(uid), &check(status), &schedule(), now, 1.0)
     }
 
     #[test]
     fn new_validators_are_due_at_once_and_removed_ones_forgotten() {
         let mut t = tracker(3);
-        assert_eq!(t.due_checks(0), [0, 1, 2]);
+        assert_eq!(uids(&t.clone().take_due(0, 10)), [(0, Work::Check), (1, Work::Check), (2, Work::Check)]);
         let changes = t.sync_targets(&[target(1), target(2), target(7)], 5);
         assert!(changes.contains(&Change::Removed { uid: 0 }) && changes.contains(&Change::Added { uid: 7 }));
-        assert!(t.due_checks(5).contains(&7));
+        assert!(uids(&t.take_due(5, 10)).contains(&(7, Work::Check)));
     }
 
     #[test]
-    fn a_moved_axon_is_checked_at_once() {
+    fn a_validator_is_never_handed_out_twice_at_once() {
+        let mut t = tracker(2);
+        assert_eq!(t.take_due(0, 1).len(), 1, "the concurrency limit holds");
+        assert_eq!(uids(&t.take_due(0, 10)), [(1, Work::Check)]);
+        assert!(t.take_due(0, 10).is_empty(), "both are busy");
+        assert_eq!(t.next_due(), None);
+        t.record_check(&target(0), &check(CheckStatus::NoResponse), &schedule(), 1, 0.0);
+        assert_eq!(t.next_due(), Some(1 + 10_000));
+    }
+
+    #[test]
+    fn a_moved_axon_is_checked_at_once_and_the_old_answer_dropped() {
         let mut t = tracker(1);
-        t.record_check(0, &check(CheckStatus::Valid), &schedule(), 0, 0.5);
-        assert!(t.due_checks(MIN).is_empty());
+        let taken = t.take_due(0, 1);
         let mut moved = target(0);
         moved.port = 9999;
-        assert_eq!(t.sync_targets(&[moved], MIN), [Change::Moved { uid: 0 }]);
-        assert_eq!(t.due_checks(MIN), [0]);
+        assert_eq!(t.sync_targets(&[moved.clone()], MIN), [Change::Moved { uid: 0 }]);
+        // The answer from the old address arrives late: it says nothing about the new one.
+        t.record_check(&taken[0].0, &check(CheckStatus::Valid), &schedule(), MIN, 0.5);
+        assert_eq!(t.validators[&0].coverage, Coverage::Unknown);
+        assert_eq!(uids(&t.take_due(MIN, 1)), [(0, Work::Check)]);
     }
 
     #[test]
     fn covered_validators_are_not_asked_again_before_the_next_sweep_and_never_sent_the_pat() {
         let mut t = tracker(2);
         for uid in 0..2 {
-            let (step, _) = t.record_check(uid, &check(CheckStatus::Valid), &schedule(), 0, 0.5);
-            assert_eq!(step, Step::Nothing);
+            assert_eq!(checked(&mut t, uid, CheckStatus::Valid, 0).0, Step::Nothing);
         }
-        assert!(t.due_checks(14 * MIN).is_empty());
+        assert!(t.take_due(14 * MIN, 10).is_empty());
         t.schedule_sweep(15 * MIN, MIN);
-        assert_eq!(t.due_checks(16 * MIN), [0, 1]);
+        assert_eq!(uids(&t.take_due(16 * MIN, 10)), [(0, Work::Check), (1, Work::Check)]);
         assert_eq!(t.summary().covered, 2);
     }
 
@@ -487,7 +622,7 @@ mod tests {
     fn a_sweep_spreads_checks_over_the_window() {
         let mut t = tracker(4);
         for uid in 0..4 {
-            t.record_check(uid, &check(CheckStatus::Valid), &schedule(), 0, 0.5);
+            checked(&mut t, uid, CheckStatus::Valid, 0);
         }
         t.schedule_sweep(10 * MIN, 4 * MIN);
         let slots: Vec<u64> = t.validators.values().map(|e| e.next_check_ms - 10 * MIN).collect();
@@ -495,14 +630,34 @@ mod tests {
     }
 
     #[test]
-    fn missing_pat_means_broadcast_and_acceptance_means_covered() {
-        let mut t = tracker(1);
-        let (step, changes) = t.record_check(0, &check(CheckStatus::NoPat), &schedule(), 0, 0.5);
-        assert_eq!(step, Step::Broadcast);
+    fn missing_pat_means_an_immediate_broadcast_and_acceptance_means_covered() {
+        let mut t = tracker(2);
+        let (_, changes) = checked(&mut t, 0, CheckStatus::NoPat, 0);
         assert_eq!(changes, [Change::Coverage { uid: 0, from: Coverage::Unknown, to: Coverage::Missing }]);
-        let (step, _) = t.record_broadcast(0, &broadcast(BroadcastStatus::Accepted), &schedule(), 1, 0.5);
-        assert_eq!(step, Step::Nothing);
+        assert_eq!(uids(&t.take_due(0, 10)), [(0, Work::Broadcast), (1, Work::Check)], "broadcasts first");
+        t.record_broadcast(&target(0), &broadcast(BroadcastStatus::Accepted), &schedule(), 1, 0.5);
         assert_eq!(t.validators[&0].coverage, Coverage::Covered);
+        assert!(t.validators[&0].settled());
+    }
+
+    #[test]
+    fn broadcasts_wait_for_githubs_first_verdict() {
+        let mut t = tracker(1);
+        t.pat = PatStanding::Unknown;
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        assert!(t.take_due(0, 10).is_empty(), "GitHub has not said the PAT is good yet");
+        t.apply_verdict(PatStanding::Valid, &schedule(), 5, 0.5);
+        assert_eq!(uids(&t.take_due(5, 10)), [(0, Work::Broadcast)]);
+    }
+
+    #[test]
+    fn an_unanswered_broadcast_is_followed_by_a_check_not_a_second_broadcast() {
+        let mut t = tracker(1);
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        t.take_due(0, 1);
+        t.record_broadcast(&target(0), &broadcast(BroadcastStatus::NoResponse), &schedule(), 1, 0.0);
+        let due = t.validators[&0].next_check_ms;
+        assert_eq!(uids(&t.take_due(due, 1)), [(0, Work::Check)]);
     }
 
     #[test]
@@ -511,7 +666,7 @@ mod tests {
         let mut now = 0;
         let mut gaps = vec![];
         for _ in 0..8 {
-            t.record_check(0, &check(CheckStatus::NoResponse), &schedule(), now, 1.0);
+            checked(&mut t, 0, CheckStatus::NoResponse, now);
             let next = t.validators[&0].next_check_ms;
             gaps.push((next - now) / 1000);
             now = next;
@@ -519,89 +674,102 @@ mod tests {
         assert_eq!(gaps, [10, 20, 40, 80, 160, 300, 300, 300]);
         let mut tight = schedule();
         tight.sweep_interval_ms = 60_000;
-        t.record_check(0, &check(CheckStatus::NoResponse), &tight, now, 1.0);
+        t.record_check(&target(0), &check(CheckStatus::NoResponse), &tight, now, 1.0);
         assert_eq!(t.validators[&0].next_check_ms - now, 60_000, "capped at the sweep interval");
     }
 
     #[test]
     fn a_sweep_does_not_override_a_backoff() {
         let mut t = tracker(1);
-        t.record_check(0, &check(CheckStatus::NoResponse), &schedule(), 0, 1.0);
+        checked(&mut t, 0, CheckStatus::NoResponse, 0);
         t.schedule_sweep(1, 0);
-        assert!(t.due_checks(1).is_empty());
+        assert!(t.take_due(1, 10).is_empty());
     }
 
     #[test]
     fn identity_locked_holds_until_the_pat_changes() {
         let mut t = tracker(1);
-        t.record_check(0, &check(CheckStatus::NoPat), &schedule(), 0, 0.5);
-        let (_, changes) = t.record_broadcast(0, &broadcast(BroadcastStatus::IdentityLocked), &schedule(), 1, 0.5);
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        t.take_due(0, 1);
+        let (_, changes) = t.record_broadcast(&target(0), &broadcast(BroadcastStatus::IdentityLocked), &schedule(), 1, 0.5);
         assert!(changes.contains(&Change::Alert { uid: 0, alert: Alert::IdentityLocked }));
         // Still missing later: no broadcast while held.
         let due = t.validators[&0].next_check_ms;
-        let (step, _) = t.record_check(0, &check(CheckStatus::NoPat), &schedule(), due, 0.5);
-        assert_eq!(step, Step::Nothing);
+        checked(&mut t, 0, CheckStatus::NoPat, due);
+        assert!(!t.validators[&0].owes_broadcast);
         assert_eq!(t.summary().held, 1);
+        assert!(t.validators[&0].settled(), "post has nothing more to do for it");
         t.pat_changed(due + 1);
-        assert_eq!(t.due_broadcasts(due + 1), [0]);
-        assert!(t.due_checks(due + 1).is_empty(), "owed a broadcast, not a check");
+        t.apply_verdict(PatStanding::Valid, &schedule(), due + 1, 0.5);
+        assert_eq!(uids(&t.take_due(due + 1, 10)), [(0, Work::Broadcast)], "owed the new PAT, no check first");
     }
 
     #[test]
-    fn a_rejected_pat_is_never_broadcast() {
+    fn a_rejected_pat_stops_every_check_and_broadcast_until_it_changes() {
         let mut t = tracker(2);
-        let (step, _) = t.record_check(0, &check(CheckStatus::InvalidPat), &schedule(), 0, 0.5);
+        let (step, _) = checked(&mut t, 0, CheckStatus::InvalidPat, 0);
         assert_eq!(step, Step::ValidatePat);
-        assert_eq!(t.local_validation(0, LocalPat::Rejected, &schedule(), 0, 0.5), Step::Nothing);
-        assert!(t.pat_rejected);
-        let (step, _) = t.record_check(1, &check(CheckStatus::NoPat), &schedule(), 0, 0.5);
-        assert_eq!(step, Step::Nothing);
+        t.apply_verdict(PatStanding::Rejected, &schedule(), 0, 0.5);
+        assert!(t.take_due(u64::MAX / 2, 10).is_empty(), "nothing is asked of validators");
+        assert_eq!(t.next_due(), None);
         t.pat_changed(1);
-        assert_eq!(t.due_broadcasts(1), [0, 1]);
-        t.set_pat_rejected(true);
-        assert!(t.due_broadcasts(1).is_empty());
+        t.apply_verdict(PatStanding::Valid, &schedule(), 1, 0.5);
+        assert_eq!(uids(&t.take_due(1, 10)), [(0, Work::Broadcast), (1, Work::Broadcast)]);
     }
 
     #[test]
     fn a_stale_pat_at_a_validator_is_replaced_when_github_accepts_ours() {
         let mut t = tracker(1);
-        t.record_check(0, &check(CheckStatus::InvalidPat), &schedule(), 0, 0.5);
-        assert_eq!(t.local_validation(0, LocalPat::Valid, &schedule(), 0, 0.5), Step::Broadcast);
+        checked(&mut t, 0, CheckStatus::InvalidPat, 0);
+        assert!(t.take_due(0, 10).is_empty(), "waiting for GitHub");
+        t.apply_verdict(PatStanding::Valid, &schedule(), 0, 0.5);
+        assert_eq!(uids(&t.take_due(0, 10)), [(0, Work::Broadcast)]);
+    }
+
+    #[test]
+    fn a_validator_that_rejects_the_pat_we_just_sent_is_not_sent_it_again_at_once() {
+        let mut t = tracker(1);
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        t.take_due(0, 1);
+        let (step, _) = t.record_broadcast(&target(0), &broadcast(BroadcastStatus::PatRejected), &schedule(), 1, 0.0);
+        assert_eq!(step, Step::ValidatePat);
+        t.apply_verdict(PatStanding::Valid, &schedule(), 2, 0.0);
+        assert!(t.take_due(2, 10).is_empty(), "backed off");
+        let due = t.validators[&0].next_check_ms;
+        assert_eq!(uids(&t.take_due(due, 10)), [(0, Work::Check)], "asked again, not sent again");
     }
 
     #[test]
     fn coming_back_or_restarting_means_a_check_at_once() {
         let mut t = tracker(1);
-        t.record_check(0, &check(CheckStatus::Valid), &schedule(), 0, 0.5);
-        assert!(t.record_liveness(0, &Liveness::Alive { instance: Some("a".into()) }, 1).is_empty());
-        assert!(t.due_checks(2).is_empty());
-        assert_eq!(
-            t.record_liveness(0, &Liveness::Alive { instance: Some("b".into()) }, 3),
-            [Change::Restarted { uid: 0 }]
-        );
-        assert_eq!(t.due_checks(3), [0]);
+        checked(&mut t, 0, CheckStatus::Valid, 0);
+        let alive = |id: &str| Liveness::Alive { instance: Some(id.into()) };
+        assert!(t.record_liveness(&target(0), &alive("a"), 1).is_empty());
+        assert!(t.take_due(2, 10).is_empty());
+        assert_eq!(t.record_liveness(&target(0), &alive("b"), 3), [Change::Restarted { uid: 0 }]);
+        assert_eq!(uids(&t.take_due(3, 10)), [(0, Work::Check)]);
 
-        t.record_check(0, &check(CheckStatus::Valid), &schedule(), 4, 0.5);
-        assert_eq!(t.record_liveness(0, &Liveness::Unreachable, 5), [Change::WentAway { uid: 0 }]);
-        assert!(t.record_liveness(0, &Liveness::Unreachable, 6).is_empty(), "one line per change");
+        t.record_check(&target(0), &check(CheckStatus::Valid), &schedule(), 4, 0.5);
+        assert_eq!(t.record_liveness(&target(0), &Liveness::Unreachable, 5), [Change::WentAway { uid: 0 }]);
+        assert!(t.record_liveness(&target(0), &Liveness::Unreachable, 6).is_empty(), "one line per change");
         assert_eq!(t.summary().unreachable, 1);
-        assert_eq!(t.record_liveness(0, &Liveness::Alive { instance: None }, 7), [Change::CameBack { uid: 0 }]);
-        assert_eq!(t.due_checks(7), [0]);
+        assert_eq!(t.record_liveness(&target(0), &Liveness::Alive { instance: None }, 7), [Change::CameBack { uid: 0 }]);
+        assert_eq!(uids(&t.take_due(7, 10)), [(0, Work::Check)]);
     }
 
     #[test]
     fn store_unavailable_is_retried_not_broadcast() {
         let mut t = tracker(1);
-        let (step, _) = t.record_check(0, &check(CheckStatus::StoreUnavailable), &schedule(), 0, 0.5);
-        assert_eq!(step, Step::Nothing);
+        checked(&mut t, 0, CheckStatus::StoreUnavailable, 0);
+        assert!(!t.validators[&0].owes_broadcast);
         assert_eq!(t.validators[&0].coverage, Coverage::Failing);
     }
 
     #[test]
     fn the_tracker_round_trips_through_json_without_loss() {
         let mut t = tracker(2);
-        t.record_check(0, &check(CheckStatus::NoPat), &schedule(), 0, 0.5);
-        t.record_liveness(1, &Liveness::Alive { instance: Some("u".into()) }, 1);
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        t.record_liveness(&target(1), &Liveness::Alive { instance: Some("u".into()) }, 1);
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(serde_json::from_str::<Tracker>(&json).unwrap(), t);
     }

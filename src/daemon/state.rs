@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha3::{Digest, Sha3_256};
 
+use crate::github::PatStanding;
 use crate::reconcile::tracker::Tracker;
 use crate::secrets::Pat;
 
@@ -29,8 +30,8 @@ pub struct PatRecord {
     pub fingerprint: String,
     pub github_login: Option<String>,
     pub expires: Option<String>,
-    /// `valid`, `rejected` or `unavailable`, with GitHub's reason.
-    pub verdict: String,
+    /// GitHub's last word on it, with GitHub's reason.
+    pub verdict: PatStanding,
     pub reason: Option<String>,
     pub validated_ms: Option<u64>,
 }
@@ -45,7 +46,7 @@ impl PatRecord {
             fingerprint,
             github_login: None,
             expires: None,
-            verdict: "unknown".into(),
+            verdict: PatStanding::Unknown,
             reason: None,
             validated_ms: None,
         }

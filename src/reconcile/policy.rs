@@ -1,5 +1,6 @@
-//! What to do with a validator's answer. Pure; the table it encodes is
-//! `../shared/spec/validators.md`. This is the one place that decides when the PAT is sent.
+//! What to do with a validator's answer: the one decision table `post` and `run` share.
+//! Pure; the table it encodes is `../shared/spec/validators.md`. This is the one place that
+//! decides when the PAT is sent.
 
 use crate::synapse::{BroadcastStatus, CheckStatus};
 
@@ -22,8 +23,26 @@ pub enum Alert {
     ClockSkew,
     /// The validator refuses our signed requests (401/400): protocol or key problem.
     Refused,
-    /// GitHub itself rejects our PAT (revoked, expired, lacking access).
-    PatRejected,
+}
+
+impl Alert {
+    /// The machine token (logs' `OUTCOME`, JSON).
+    pub fn token(self) -> &'static str {
+        match self {
+            Alert::IdentityLocked => "identity_locked",
+            Alert::ClockSkew => "clock_skew",
+            Alert::Refused => "refused",
+        }
+    }
+
+    /// What happened and what to do, for the operator: the same words from `post` and `run`.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Alert::IdentityLocked => "has pinned another GitHub account to this hotkey: re-sending cannot fix it; nothing more is sent to it until the PAT changes (use the PAT of the GitHub account first registered, or re-register the hotkey)",
+            Alert::ClockSkew => "refuses our requests as too old: this machine's clock is off; enable NTP (`sudo timedatectl set-ntp true`)",
+            Alert::Refused => "refused our signed request (401/400)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +61,9 @@ pub enum Action {
     Hold(Alert),
     /// Our side is at fault; back off and tell the operator.
     AlertAndRetry(Alert),
+    /// GitHub rejects our PAT: nothing is sent to, or asked of, any validator until the
+    /// PAT changes (every check would make validators call GitHub with a dead token).
+    StopUntilPatChanges,
 }
 
 /// After a PatCheck answer.
@@ -92,7 +114,7 @@ pub fn after_local_validation(local: LocalPat) -> Action {
     match local {
         LocalPat::Valid => Action::Broadcast,
         // Re-sending a PAT GitHub rejects cannot help; the operator must replace it.
-        LocalPat::Rejected => Action::Hold(Alert::PatRejected),
+        LocalPat::Rejected => Action::StopUntilPatChanges,
         LocalPat::Unknown => Action::RetryCheck(Pace::Normal),
     }
 }
@@ -166,7 +188,7 @@ mod tests {
     #[test]
     fn local_validation_decides_between_rebroadcast_and_alert() {
         assert_eq!(after_local_validation(LocalPat::Valid), Action::Broadcast);
-        assert_eq!(after_local_validation(LocalPat::Rejected), Action::Hold(Alert::PatRejected));
+        assert_eq!(after_local_validation(LocalPat::Rejected), Action::StopUntilPatChanges);
         assert_eq!(after_local_validation(LocalPat::Unknown), Action::RetryCheck(Pace::Normal));
     }
 }

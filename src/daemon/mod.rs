@@ -1,0 +1,765 @@
+//! The daemon shell around the reconcile core (`run`): timers (sweeps, chain refresh,
+//! liveness, PAT checks), reloads, health reports to systemd and the state file. It owns
+//! every timer and no network step: the chain read and reloads run as futures of their
+//! own, the validators' steps in the core, and the loop only waits for whichever finishes
+//! first — so it always answers a stop at once and pings the watchdog on time.
+
+pub mod health;
+pub mod shutdown;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::clock::{self, Clock};
+use crate::config::Settings;
+use crate::github::{PatStanding, PatValidator, PatVerdict};
+use crate::reconcile::core::{Core, Happening, Knobs};
+use crate::reconcile::pipeline::Outcome;
+use crate::reconcile::policy::Alert;
+use crate::reconcile::tracker::{Change, Coverage, Summary};
+use crate::secrets::{Pat, PatSource};
+use crate::transport::Transport;
+use crate::validators::{DiscoverError, ValidatorSet};
+use health::Health;
+use shutdown::Shutdown;
+use state::{PatRecord, State, StateFile};
+
+const HOUR_MS: u64 = 3_600_000;
+const DAY_MS: u64 = 24 * HOUR_MS;
+/// A step this far past its own deadline means the process is stuck: no watchdog ping.
+const OVERDUE_GRACE: Duration = Duration::from_secs(5);
+/// At most one state-file write (with its fsyncs) a second.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Re-reading the configuration and the PAT (keyring, credential files) takes no longer.
+const RELOAD_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What a reload read: each part may fail on its own.
+pub struct Reloaded {
+    pub settings: Result<Settings, String>,
+    pub pat: Result<(Pat, PatSource), String>,
+}
+
+/// What the shell needs from outside besides validators and GitHub: the validator set
+/// (the chain) and the configuration and PAT for reloads. The simulation stands in here.
+pub trait World: Send + Sync + 'static {
+    fn discover(&self, settings: &Settings) -> BoxFuture<'static, Result<ValidatorSet, DiscoverError>>;
+    /// Re-reads configuration and PAT (SIGHUP). `current` is used where the new
+    /// configuration cannot be read.
+    fn reload(&self, current: &Settings) -> BoxFuture<'static, Reloaded>;
+}
+
+/// Everything [`Daemon::new`] needs.
+pub struct Parts<T, G, W> {
+    pub settings: Settings,
+    pub transport: Arc<T>,
+    pub github: Arc<G>,
+    pub world: Arc<W>,
+    pub health: Health,
+    pub state_file: StateFile,
+    pub state: State,
+    pub pat: Pat,
+    pub pat_source: PatSource,
+    pub clock: Clock,
+    /// Seeds the jitter (fixed in the simulation, random in production).
+    pub seed: u64,
+}
+
+enum Event {
+    Stop(&'static str),
+    Reload,
+    Step(Outcome),
+    Chain(Result<ValidatorSet, String>),
+    Reloaded(Reloaded),
+    CronSweep,
+    Timer,
+}
+
+struct ChainRead {
+    in_flight: Option<(BoxFuture<'static, Result<ValidatorSet, String>>, Instant)>,
+    failures: u32,
+    last_error: Option<String>,
+    next_ms: u64,
+}
+
+pub struct Daemon<T, G, W> {
+    core: Core<T, G>,
+    world: Arc<W>,
+    settings: Settings,
+    health: Health,
+    state_file: StateFile,
+    pat_record: PatRecord,
+    pat_source: PatSource,
+    last_sweep_ms: Option<u64>,
+    next_sweep_ms: Option<u64>,
+    source: Option<String>,
+    chain: ChainRead,
+    reload: Option<(BoxFuture<'static, Reloaded>, Instant)>,
+    reload_error: Option<String>,
+    cron: Option<Cron>,
+    next_liveness_ms: u64,
+    next_pat_check_ms: u64,
+    next_expiry_warning_ms: u64,
+    next_watchdog: Option<Instant>,
+    /// When the current sweep's checks should all have answered: its summary is logged then.
+    summary_due_ms: Option<u64>,
+    saved: Option<State>,
+    last_save: Option<Instant>,
+    save_failing: bool,
+    stuck_reported: bool,
+}
+
+struct Cron {
+    ticks: mpsc::Receiver<()>,
+    /// Kept for the life of the daemon: dropping it would stop the schedule.
+    _scheduler: tokio_cron_scheduler::JobScheduler,
+}
+
+impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
+    pub fn new(parts: Parts<T, G, W>) -> Self {
+        let state = parts.state;
+        let pat_record = state.pat.clone().unwrap_or_else(|| PatRecord::new(&parts.pat));
+        let core = Core::new(
+            state.tracker,
+            parts.transport,
+            parts.github,
+            parts.pat,
+            Knobs::new(&parts.settings),
+            parts.clock,
+            parts.seed,
+        );
+        Daemon {
+            core,
+            world: parts.world,
+            settings: parts.settings,
+            health: parts.health,
+            state_file: parts.state_file,
+            pat_record,
+            pat_source: parts.pat_source,
+            last_sweep_ms: state.last_sweep_ms,
+            next_sweep_ms: state.next_sweep_ms,
+            source: state.source,
+            chain: ChainRead { in_flight: None, failures: 0, last_error: None, next_ms: 0 },
+            reload: None,
+            reload_error: None,
+            cron: None,
+            next_liveness_ms: 0,
+            next_pat_check_ms: u64::MAX,
+            next_expiry_warning_ms: 0,
+            next_watchdog: None,
+            summary_due_ms: None,
+            saved: None,
+            last_save: None,
+            save_failing: false,
+            stuck_reported: false,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.core.clock().now_ms()
+    }
+
+    /// Runs until `shutdown`. Once running, every failure is logged and retried; nothing
+    /// a peer says ends it.
+    pub async fn run(mut self, mut shutdown: Shutdown, mut reloads: mpsc::Receiver<()>) -> anyhow::Result<()> {
+        if let Err(why) = self.start(&mut shutdown).await {
+            return self.stop(why);
+        }
+        loop {
+            let started = self.core.start_due();
+            self.report(started);
+            let wake = self.next_wake();
+            let event = tokio::select! {
+                biased;
+                why = shutdown.requested() => Event::Stop(why),
+                Some(()) = reloads.recv() => Event::Reload,
+                outcome = self.core.next_outcome() => Event::Step(outcome),
+                result = finish(&mut self.chain.in_flight) => Event::Chain(result),
+                reloaded = finish(&mut self.reload) => Event::Reloaded(reloaded),
+                Some(()) = next_tick(&mut self.cron) => Event::CronSweep,
+                _ = tokio::time::sleep_until(wake) => Event::Timer,
+            };
+            match event {
+                Event::Stop(why) => return self.stop(why),
+                Event::Reload => self.begin_reload(),
+                Event::Step(outcome) => {
+                    let happenings = self.core.apply(outcome);
+                    self.report(happenings);
+                }
+                Event::Chain(result) => self.chain_read(result),
+                Event::Reloaded(reloaded) => self.finish_reload(reloaded),
+                Event::CronSweep => self.start_sweep(self.now()),
+                Event::Timer => {}
+            }
+            self.fire_timers();
+            self.log_sweep_summary_when_done();
+            self.save(false);
+            let line = self.status_line();
+            self.health.status(&line);
+        }
+    }
+
+    /// Start-up: the PAT adopted and sent to GitHub for a verdict, the cron schedule,
+    /// READY. The first validator set is read by the loop, like every later one.
+    async fn start(&mut self, shutdown: &mut Shutdown) -> Result<(), &'static str> {
+        let now = self.now();
+        if !self.pat_record.matches(self.core.pat()) {
+            tracing::info!(pat = %self.core.pat().masked(), "the PAT changed since the last run: it will be sent to every validator");
+            self.pat_record = PatRecord::new(self.core.pat());
+            let pat = self.core.pat().clone();
+            self.core.pat_changed(pat);
+        } else {
+            self.core.validate_pat();
+        }
+        if let Some(expression) = self.settings.daemon.sweep_cron.clone() {
+            match shutdown.race(start_cron(&expression)).await? {
+                Ok(cron) => {
+                    self.cron = Some(cron);
+                    self.next_sweep_ms = None;
+                }
+                Err(e) => tracing::error!(cron = %expression, error = %e, "cannot schedule sweeps with the cron expression {expression:?} ({e}); sweeping every daemon.sweep_interval_secs instead"),
+            }
+        }
+        if self.cron.is_none() && self.next_sweep_ms.is_none_or(|at| at <= now) {
+            self.start_sweep(now);
+        }
+        self.next_watchdog = self.health.watchdog_interval().map(|_| Instant::now());
+        self.save(true);
+        let line = self.status_line();
+        self.health.ready(&line);
+        tracing::info!(
+            validators = self.core.tracker.validators.len(), pat = %self.core.pat().masked(), pat_source = %self.pat_source,
+            state = %self.state_file.path().display(), "agent running"
+        );
+        Ok(())
+    }
+
+    fn stop(mut self, why: &str) -> anyhow::Result<()> {
+        self.health.stopping();
+        self.core.cancel_all();
+        self.save(true);
+        tracing::info!(signal = why, "stopping ({why})");
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Instant {
+        let clock = self.core.clock();
+        let liveness = (!self.settings.daemon.liveness_interval.is_zero()).then_some(self.next_liveness_ms);
+        let chain = self.chain.in_flight.is_none().then_some(self.chain.next_ms);
+        [Some(self.next_pat_check_ms), self.next_sweep_ms, self.summary_due_ms, liveness, chain]
+            .into_iter()
+            .flatten()
+            .map(|ms| clock.instant_at(ms))
+            .chain(self.core.next_due())
+            .chain(self.next_watchdog)
+            .chain(self.pending_save_at())
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now();
+        if self.next_sweep_ms.is_some_and(|at| at <= now) {
+            self.start_sweep(now);
+        }
+        if self.chain.in_flight.is_none() && self.chain.next_ms <= now {
+            self.begin_chain_read();
+        }
+        let liveness = self.settings.daemon.liveness_interval;
+        if !liveness.is_zero() && self.next_liveness_ms <= now {
+            self.core.probe_liveness();
+            self.next_liveness_ms = now + liveness.as_millis() as u64;
+        }
+        if self.next_pat_check_ms <= now {
+            self.core.validate_pat();
+            self.next_pat_check_ms = u64::MAX; // set again by the verdict
+        }
+        if let (Some(at), Some(interval)) = (self.next_watchdog, self.health.watchdog_interval()) {
+            if at <= Instant::now() {
+                self.watchdog();
+                self.next_watchdog = Some(Instant::now() + interval);
+            }
+        }
+    }
+
+    /// The loop is running (it got here); it pings unless a step is far past its own
+    /// deadline, which means something inside is stuck and a restart is the cure.
+    fn watchdog(&mut self) {
+        let now = Instant::now();
+        let op_overdue = |deadline: Option<Instant>| deadline.is_some_and(|d| d + OVERDUE_GRACE < now);
+        let overdue = self.core.overdue(OVERDUE_GRACE)
+            + usize::from(op_overdue(self.chain.in_flight.as_ref().map(|(_, d)| *d)))
+            + usize::from(op_overdue(self.reload.as_ref().map(|(_, d)| *d)));
+        if overdue == 0 {
+            self.health.watchdog();
+            self.stuck_reported = false;
+        } else if !self.stuck_reported {
+            self.stuck_reported = true;
+            tracing::error!(overdue, "{overdue} request(s) are past their deadline: the agent is stuck; no watchdog ping, so systemd restarts it");
+        }
+    }
+
+    fn start_sweep(&mut self, now: u64) {
+        if self.summary_due_ms.is_some() {
+            self.log_sweep_summary();
+        }
+        let d = &self.settings.daemon;
+        let spread = d.sweep_spread.as_millis() as u64;
+        self.core.tracker.schedule_sweep(now, spread);
+        self.last_sweep_ms = Some(now);
+        self.summary_due_ms = Some(now + spread + self.settings.check_timeout.as_millis() as u64);
+        // The chain is re-read at the start of every sweep.
+        self.chain.next_ms = self.chain.next_ms.min(now);
+        if self.cron.is_none() {
+            let jitter = d.sweep_jitter.mul_f64(self.core.unit());
+            self.next_sweep_ms = Some(now + (d.sweep_interval + jitter).as_millis() as u64);
+        }
+    }
+
+    fn begin_chain_read(&mut self) {
+        let deadline = chain_deadline(&self.settings);
+        let read = self.world.discover(&self.settings);
+        let bounded = async move {
+            match tokio::time::timeout(deadline, read).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("the chain did not answer within {} s", deadline.as_secs())),
+            }
+        };
+        self.chain.in_flight = Some((bounded.boxed(), Instant::now() + deadline));
+    }
+
+    fn chain_read(&mut self, result: Result<ValidatorSet, String>) {
+        let now = self.now();
+        match result {
+            Ok(set) => {
+                if self.chain.failures > 0 {
+                    tracing::info!(source = %set.source, "the validator set can be read again ({})", set.source);
+                }
+                let changes = self.core.sync_targets(&set.eligible);
+                self.log_changes(&changes);
+                if !set.skipped.is_empty() {
+                    tracing::debug!(skipped = set.skipped.len(), "high-vtrust uids skipped (no axon or low stake)");
+                }
+                self.source = Some(set.source);
+                self.chain = ChainRead {
+                    in_flight: None,
+                    failures: 0,
+                    last_error: None,
+                    next_ms: now + self.settings.daemon.chain_refresh.as_millis() as u64,
+                };
+            }
+            Err(error) => {
+                let delay = self
+                    .settings
+                    .retry
+                    .delay(self.chain.failures.saturating_add(2), self.core.unit())
+                    .min(self.settings.daemon.chain_refresh);
+                self.chain.failures += 1;
+                let keeping = if self.core.tracker.validators.is_empty() { "" } else { "; keeping the last one" };
+                if self.chain.last_error.as_deref() != Some(error.as_str()) {
+                    tracing::warn!(error = %error, attempt = self.chain.failures, "cannot read the validator set: {error}{keeping}; retrying in {:.0} s", delay.as_secs_f64());
+                } else {
+                    tracing::debug!(error = %error, attempt = self.chain.failures, "still cannot read the validator set");
+                }
+                self.chain.last_error = Some(error);
+                self.chain.next_ms = now + delay.as_millis() as u64;
+            }
+        }
+    }
+
+    fn begin_reload(&mut self) {
+        if self.reload.is_some() {
+            return; // the one in progress reads the latest files anyway
+        }
+        self.health.reloading();
+        tracing::info!("reloading configuration and PAT (SIGHUP)");
+        let read = self.world.reload(&self.settings);
+        let current = self.settings.clone();
+        let bounded = async move {
+            tokio::time::timeout(RELOAD_DEADLINE, read).await.unwrap_or_else(|_| Reloaded {
+                settings: Ok(current),
+                pat: Err(format!("reading the PAT took longer than {} s", RELOAD_DEADLINE.as_secs())),
+            })
+        };
+        self.reload = Some((bounded.boxed(), Instant::now() + RELOAD_DEADLINE));
+    }
+
+    fn finish_reload(&mut self, reloaded: Reloaded) {
+        match reloaded.settings {
+            Ok(settings) => {
+                self.core.set_knobs(Knobs::new(&settings));
+                self.settings = settings;
+                self.reload_error = None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the new configuration is invalid; keeping the previous one: {e}");
+                self.reload_error = Some(e);
+            }
+        }
+        match reloaded.pat {
+            Ok((pat, source)) => {
+                self.pat_source = source;
+                if !self.pat_record.matches(&pat) {
+                    tracing::info!(pat = %pat.masked(), "the PAT changed: it will be sent to every validator");
+                    self.pat_record = PatRecord::new(&pat);
+                    self.core.pat_changed(pat);
+                } else {
+                    self.core.validate_pat();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the PAT; keeping the previous one: {e}"),
+        }
+        self.chain.next_ms = 0;
+        let line = self.status_line();
+        self.health.ready(&line);
+    }
+
+    fn report(&mut self, happenings: Vec<Happening>) {
+        for happening in happenings {
+            match happening {
+                Happening::Sending { target } => tracing::info!(
+                    validator_uid = target.uid, validator_hotkey = %target.hotkey, pat = %self.core.pat().masked(),
+                    "sending the PAT to validator {}", target.uid
+                ),
+                Happening::Checked { target, answer } => tracing::debug!(
+                    validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
+                    "validator {} answered the check: {}", target.uid, answer.status.label()
+                ),
+                Happening::Broadcast { target, answer } => tracing::info!(
+                    validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
+                    "validator {} answered the PAT: {}", target.uid, answer.status.label()
+                ),
+                Happening::Change(change) => self.log_changes(&[change]),
+                Happening::Verdict(verdict) => self.verdict(verdict),
+            }
+        }
+    }
+
+    fn verdict(&mut self, verdict: PatVerdict) {
+        let now = self.now();
+        let was = self.pat_record.verdict;
+        self.pat_record.verdict = verdict.standing();
+        self.pat_record.validated_ms = Some(now);
+        let interval = self.settings.daemon.pat_check_interval.as_millis() as u64;
+        match verdict {
+            PatVerdict::Valid { login, expires, .. } => {
+                if was != PatStanding::Valid {
+                    tracing::info!(github_login = %login, pat = %self.core.pat().masked(), "GitHub accepts the PAT (account {login})");
+                }
+                self.pat_record.reason = None;
+                self.pat_record.github_login = Some(login);
+                self.pat_record.expires = expires;
+                self.next_pat_check_ms = now + interval;
+                self.warn_if_expiring(now);
+            }
+            PatVerdict::Rejected { reason } => {
+                if was != PatStanding::Rejected {
+                    tracing::error!(pat = %self.core.pat().masked(), reason = %reason, "GitHub REJECTS the PAT ({reason}): nothing is checked or sent until a new PAT is stored (`sudo gittensor-miner-agent pat set --systemd`, then `sudo systemctl reload gittensor-miner-agent`)");
+                }
+                self.pat_record.reason = Some(reason);
+                // Its permissions may be fixed on GitHub's side: asked again hourly.
+                self.next_pat_check_ms = now + interval.min(HOUR_MS);
+            }
+            PatVerdict::Unavailable { reason, retry_after_secs } => {
+                if was != PatStanding::Unavailable {
+                    tracing::warn!(reason = %reason, "cannot validate the PAT with GitHub now ({reason}); will retry");
+                }
+                self.pat_record.reason = Some(reason);
+                // GitHub's rate-limit reset is respected: the PAT's quota is also scoring's.
+                let retry = self.settings.retry.cap.as_millis() as u64;
+                let told = retry_after_secs.unwrap_or(0) * 1000;
+                self.next_pat_check_ms = now + retry.max(told);
+            }
+        }
+    }
+
+    fn days_to_expiry(&self, now: u64) -> Option<i64> {
+        let at = clock::parse_github_time(self.pat_record.expires.as_deref()?)?;
+        Some((at - now as i64).div_euclid(DAY_MS as i64))
+    }
+
+    fn warn_if_expiring(&mut self, now: u64) {
+        if now < self.next_expiry_warning_ms {
+            return;
+        }
+        if let Some(days) = self.days_to_expiry(now) {
+            if days <= i64::from(self.settings.daemon.expiry_warning_days) {
+                tracing::warn!(days, pat = %self.core.pat().masked(), "the PAT expires soon (in {days} days): create a new one and store it with `sudo gittensor-miner-agent pat set --systemd`");
+                self.next_expiry_warning_ms = now + DAY_MS;
+            }
+        }
+    }
+
+    fn snapshot(&self) -> State {
+        State {
+            version: 0, // set by the file
+            tracker: self.core.tracker.clone(),
+            pat: Some(self.pat_record.clone()),
+            last_sweep_ms: self.last_sweep_ms,
+            next_sweep_ms: self.next_sweep_ms,
+            source: self.source.clone(),
+            updated_ms: 0,
+        }
+    }
+
+    fn pending_save_at(&self) -> Option<Instant> {
+        let last = self.last_save?;
+        (self.saved.as_ref() != Some(&self.snapshot())).then_some(last + SAVE_EVERY)
+    }
+
+    /// Writes the state when it changed, at most once a second unless `now`.
+    fn save(&mut self, now: bool) {
+        let snapshot = self.snapshot();
+        if self.saved.as_ref() == Some(&snapshot) {
+            return;
+        }
+        if !now && self.last_save.is_some_and(|at| at + SAVE_EVERY > Instant::now()) {
+            return; // the loop wakes for it at `pending_save_at`
+        }
+        self.last_save = Some(Instant::now());
+        let state = State { updated_ms: self.now(), ..snapshot.clone() };
+        match self.state_file.save(&state) {
+            // A full or read-only disk must not stop the agent: state is rebuilt from the
+            // validators' answers anyway. Said once, not on every pass.
+            Err(e) if !self.save_failing => {
+                self.save_failing = true;
+                tracing::warn!(path = %self.state_file.path().display(), error = %e, "cannot write the state file {}: {e}; running on without it", self.state_file.path().display());
+            }
+            Err(e) => tracing::debug!(error = %e, "state file still not writable"),
+            Ok(()) => {
+                if self.save_failing {
+                    self.save_failing = false;
+                    tracing::info!(path = %self.state_file.path().display(), "state file written again");
+                }
+                self.saved = Some(snapshot);
+            }
+        }
+    }
+
+    fn hotkey_of(&self, uid: u16) -> String {
+        self.core.tracker.validators.get(&uid).map(|e| e.target.hotkey.clone()).unwrap_or_default()
+    }
+
+    fn log_changes(&self, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::Added { uid } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator is now eligible")
+                }
+                Change::Removed { uid } => tracing::info!(validator_uid = uid, "validator is no longer eligible"),
+                Change::Moved { uid } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator's axon moved: checking it now")
+                }
+                Change::WentAway { uid } => {
+                    tracing::warn!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator stopped answering")
+                }
+                Change::CameBack { uid } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator answers again: checking it now")
+                }
+                Change::Restarted { uid } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator restarted (new axon uuid): checking it now")
+                }
+                Change::Coverage { uid, from, to } => {
+                    let (outcome, from_name, hotkey) = (to.name(), from.name(), self.hotkey_of(*uid));
+                    match (from, to) {
+                        (Coverage::Covered, Coverage::Missing | Coverage::Failing | Coverage::Held) => {
+                            tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey, outcome, from = from_name, "coverage lost")
+                        }
+                        _ => {
+                            tracing::info!(validator_uid = uid, validator_hotkey = %hotkey, outcome, from = from_name, "validator state changed")
+                        }
+                    }
+                }
+                Change::Alert { uid, alert } => {
+                    let hotkey = self.hotkey_of(*uid);
+                    let outcome = alert.token();
+                    if *alert == Alert::Refused {
+                        tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey, outcome, "validator {uid} {}", alert.advice());
+                    } else {
+                        tracing::error!(validator_uid = uid, validator_hotkey = %hotkey, outcome, "validator {uid} {}", alert.advice());
+                    }
+                }
+            }
+        }
+    }
+
+    fn log_sweep_summary_when_done(&mut self) {
+        let Some(due) = self.summary_due_ms else { return };
+        let busy = self.core.tracker.validators.values().any(|e| e.busy);
+        if self.now() >= due && !busy {
+            self.log_sweep_summary();
+        }
+    }
+
+    fn log_sweep_summary(&mut self) {
+        self.summary_due_ms = None;
+        let s = self.core.tracker.summary();
+        if s.eligible > 0 && s.unreachable == s.eligible {
+            tracing::error!(eligible = s.eligible, "no validator is reachable: check this machine's network");
+        }
+        tracing::info!(
+            covered = s.covered,
+            eligible = s.eligible,
+            pending_broadcast = s.pending_broadcast,
+            failing = s.failing,
+            unreachable = s.unreachable,
+            held = s.held,
+            "sweep: {}",
+            self.status_line()
+        );
+    }
+
+    /// The one line `systemctl status` shows.
+    fn status_line(&self) -> String {
+        let now = self.now();
+        let view = StatusView {
+            summary: self.core.tracker.summary(),
+            pat: self.core.tracker.pat,
+            days_to_expiry: self.days_to_expiry(now),
+            next_sweep_ms: self.next_sweep_ms,
+            cron: self.cron.is_some(),
+            chain_error: self.chain.last_error.as_deref(),
+            reload_error: self.reload_error.as_deref(),
+        };
+        view.render()
+    }
+}
+
+/// What the status line is made of.
+pub struct StatusView<'a> {
+    pub summary: Summary,
+    pub pat: PatStanding,
+    pub days_to_expiry: Option<i64>,
+    pub next_sweep_ms: Option<u64>,
+    pub cron: bool,
+    pub chain_error: Option<&'a str>,
+    pub reload_error: Option<&'a str>,
+}
+
+impl StatusView<'_> {
+    pub fn render(&self) -> String {
+        let s = &self.summary;
+        if s.eligible == 0 {
+            return match self.chain_error {
+                Some(e) => format!("cannot read the validator set: {}", truncate(e, 120)),
+                None => "reading the validator set".into(),
+            };
+        }
+        let mut parts = vec![format!("covered {}/{} validators", s.covered, s.eligible)];
+        if self.pat == PatStanding::Rejected {
+            parts.push("PAT REJECTED by GitHub: nothing is sent until a new PAT is stored".into());
+        } else {
+            if s.pending_broadcast > 0 {
+                parts.push(format!("{} re-broadcast pending", s.pending_broadcast));
+            }
+            if s.failing > 0 {
+                parts.push(format!("{} not answering", s.failing));
+            }
+            if s.held > 0 {
+                parts.push(format!("{} held (identity locked)", s.held));
+            }
+            if let Some(days) = self.days_to_expiry {
+                parts.push(format!("PAT expires in {days} d"));
+            }
+        }
+        if s.unreachable > 0 {
+            parts.push(format!("{} unreachable", s.unreachable));
+        }
+        if let Some(e) = self.chain_error {
+            parts.push(format!("chain unreadable ({})", truncate(e, 60)));
+        }
+        if self.reload_error.is_some() {
+            parts.push("last reload FAILED, previous config kept (see journal)".into());
+        }
+        match self.next_sweep_ms {
+            Some(at) => parts.push(format!("next sweep {}", clock::clock_utc(at))),
+            None if self.cron => parts.push("sweeps by cron".into()),
+            None => {}
+        }
+        parts.join(" · ")
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+/// How long one chain read may take: per endpoint, a connection and four calls, twice.
+pub fn chain_deadline(settings: &Settings) -> Duration {
+    let chain = &settings.chain;
+    let per_endpoint = chain.connect_timeout + chain.call_timeout * 4;
+    per_endpoint * (2 * chain.endpoints.len().max(1) as u32) + Duration::from_secs(5)
+}
+
+async fn finish<T>(slot: &mut Option<(BoxFuture<'static, T>, Instant)>) -> T {
+    match slot {
+        Some((future, _)) => {
+            let value = future.await;
+            *slot = None;
+            value
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_tick(cron: &mut Option<Cron>) -> Option<()> {
+    match cron {
+        Some(cron) => cron.ticks.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn start_cron(expression: &str) -> Result<Cron, tokio_cron_scheduler::JobSchedulerError> {
+    let (tx, ticks) = mpsc::channel(1);
+    let job = tokio_cron_scheduler::Job::new_async(expression, move |_, _| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let _ = tx.try_send(());
+        })
+    })?;
+    let scheduler = tokio_cron_scheduler::JobScheduler::new().await?;
+    scheduler.add(job).await?;
+    scheduler.start().await?;
+    Ok(Cron { ticks, _scheduler: scheduler })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(summary: Summary) -> StatusView<'static> {
+        StatusView {
+            summary,
+            pat: PatStanding::Valid,
+            days_to_expiry: None,
+            next_sweep_ms: Some(1_798_675_200_000),
+            cron: false,
+            chain_error: None,
+            reload_error: None,
+        }
+    }
+
+    #[test]
+    fn the_status_line_says_what_matters() {
+        let s = Summary { eligible: 3, covered: 2, failing: 1, ..Default::default() };
+        assert_eq!(view(s).render(), "covered 2/3 validators · 1 not answering · next sweep 00:00 UTC");
+        let rejected = StatusView { pat: PatStanding::Rejected, ..view(Summary { eligible: 3, pending_broadcast: 3, ..Default::default() }) };
+        assert_eq!(
+            rejected.render(),
+            "covered 0/3 validators · PAT REJECTED by GitHub: nothing is sent until a new PAT is stored · next sweep 00:00 UTC"
+        );
+        let starting = StatusView { chain_error: Some("connection refused"), ..view(Summary::default()) };
+        assert_eq!(starting.render(), "cannot read the validator set: connection refused");
+        let reload = StatusView { reload_error: Some("bad"), ..view(Summary { eligible: 1, covered: 1, ..Default::default() }) };
+        assert!(reload.render().contains("last reload FAILED"), "{}", reload.render());
+    }
+}
