@@ -73,7 +73,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
             Happening::Change(Change::Alert { uid, alert }) => {
                 tracing::warn!(validator_uid = uid, outcome = alert.token(), "validator {uid} {}", alert.advice())
             }
-            Happening::Change(_) | Happening::Verdict(_) => {}
+            Happening::Change(_) | Happening::Verdict(_) | Happening::Probed { .. } => {}
         })
         .await;
     let unsettled = core.tracker.validators.values().filter(|e| !e.settled()).count();

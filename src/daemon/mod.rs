@@ -342,6 +342,11 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 }
                 let changes = self.core.sync_targets(&set.eligible);
                 self.log_changes(&changes);
+                // A new validator's axon uuid is learned at once, so its next restart shows.
+                let new = changes.iter().any(|c| matches!(c, Change::Added { .. } | Change::Moved { .. }));
+                if new && !self.settings.daemon.liveness_interval.is_zero() {
+                    self.core.probe_liveness();
+                }
                 if !set.skipped.is_empty() {
                     tracing::debug!(skipped = set.skipped.len(), "high-vtrust uids skipped (no axon or low stake)");
                 }
@@ -434,6 +439,9 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
                     "validator {} answered the PAT: {}", target.uid, answer.status.label()
                 ),
+                Happening::Probed { target, liveness } => {
+                    tracing::trace!(validator_uid = target.uid, ?liveness, "validator {} probed", target.uid)
+                }
                 Happening::Change(change) => self.log_changes(&[change]),
                 Happening::Verdict(verdict) => self.verdict(verdict),
             }

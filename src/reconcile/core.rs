@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::github::{PatStanding, PatValidator, PatVerdict};
 use crate::secrets::Pat;
 use crate::synapse::{BroadcastAnswer, CheckAnswer};
-use crate::transport::{Target, Transport};
+use crate::transport::{Liveness, Target, Transport};
 
 /// A verdict this young is reused when a validator doubts our PAT, instead of asking
 /// GitHub again (every question costs the PAT's rate limit).
@@ -62,6 +62,7 @@ pub enum Happening {
     /// The PAT is on its way to this validator.
     Sending { target: Target },
     Broadcast { target: Target, answer: BroadcastAnswer },
+    Probed { target: Target, liveness: Liveness },
     Change(Change),
     /// GitHub's verdict on the current PAT.
     Verdict(PatVerdict),
@@ -283,6 +284,7 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
             Outcome::Liveness { target, liveness } => {
                 self.probing.remove(&target.uid);
                 let changes = self.tracker.record_liveness(&target, &liveness, now);
+                happenings.push(Happening::Probed { target, liveness });
                 happenings.extend(changes.into_iter().map(Happening::Change));
                 Step::Nothing
             }

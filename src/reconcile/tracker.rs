@@ -185,8 +185,10 @@ impl Tracker {
         matches!(self.pat, PatStanding::Valid | PatStanding::Unavailable)
     }
 
+    /// Every check makes the validator ask GitHub about our PAT: none until GitHub has
+    /// had its say, none while it rejects the PAT.
     fn checks_allowed(&self) -> bool {
-        self.pat != PatStanding::Rejected
+        self.broadcasts_allowed()
     }
 
     /// Makes the tracked set the eligible set: new validators and moved axons are due now.
@@ -641,11 +643,14 @@ mod tests {
     }
 
     #[test]
-    fn broadcasts_wait_for_githubs_first_verdict() {
+    fn nothing_is_asked_or_sent_before_githubs_first_verdict() {
         let mut t = tracker(1);
         t.pat = PatStanding::Unknown;
-        checked(&mut t, 0, CheckStatus::NoPat, 0);
         assert!(t.take_due(0, 10).is_empty(), "GitHub has not said the PAT is good yet");
+        t.pat = PatStanding::Unavailable;
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        t.pat = PatStanding::Unknown;
+        assert!(t.take_due(0, 10).is_empty());
         t.apply_verdict(PatStanding::Valid, &schedule(), 5, 0.5);
         assert_eq!(uids(&t.take_due(5, 10)), [(0, Work::Broadcast)]);
     }

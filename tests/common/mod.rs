@@ -270,7 +270,7 @@ impl Daemon {
             .env_remove("WATCHDOG_USEC")
             .env_remove("JOURNAL_STREAM")
             .env_remove("STATE_DIRECTORY")
-            .env("RUST_LOG", "gittensor_miner_agent=debug")
+            .env("RUST_LOG", "gittensor_miner_agent=trace")
             .env("NO_COLOR", "1")
             .env("HOME", dir)
             .stdin(Stdio::null())
