@@ -39,5 +39,7 @@ pub fn init(verbosity: u8) {
             return;
         }
     }
-    registry.with(fmt::layer().with_writer(std::io::stderr).with_target(false).compact()).init();
+    // Colour only for a person at a terminal, and never when NO_COLOR is set.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    registry.with(fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(colour).compact()).init();
 }

@@ -63,7 +63,16 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     let masked = core.pat().masked();
     let finish = core
         .run_until(deadline, |happening| match happening {
-            Happening::Checked { target, answer } => outcomes.entry(target.uid).or_default().record_check(answer.clone()),
+            Happening::Checked { target, answer } => {
+                if answer_is_retried(answer.status) {
+                    tracing::info!(
+                        validator_uid = target.uid, outcome = ?answer.status,
+                        "validator {} gave no usable answer ({}): retrying it on its own backoff",
+                        target.uid, answer.rejection_reason.as_deref().unwrap_or(answer.status.label())
+                    );
+                }
+                outcomes.entry(target.uid).or_default().record_check(answer.clone())
+            }
             Happening::Broadcast { target, answer } => {
                 outcomes.entry(target.uid).or_default().record_broadcast(answer.clone())
             }
@@ -111,6 +120,13 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
         tracing::warn!(covered, eligible = rows.len(), "not every eligible validator holds your PAT: run `post` again later, or run the agent as a service to keep retrying");
         Ok(exit::PARTIAL_COVERAGE)
     }
+}
+
+fn answer_is_retried(status: CheckStatus) -> bool {
+    matches!(
+        crate::reconcile::policy::after_check(status),
+        crate::reconcile::policy::Action::RetryCheck(_) | crate::reconcile::policy::Action::AlertAndRetry(_)
+    )
 }
 
 /// A validator whose first request was still in flight when the budget ran out.

@@ -122,7 +122,8 @@ struct Cron {
 
 impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     pub fn new(parts: Parts<T, G, W>) -> Self {
-        let state = parts.state;
+        let mut state = parts.state;
+        state.tracker.resumed(parts.clock.now_ms());
         let pat_record = state.pat.clone().unwrap_or_else(|| PatRecord::new(&parts.pat));
         let core = Core::new(
             state.tracker,

@@ -77,6 +77,13 @@ pub struct Entry {
     pub next_check_ms: u64,
     /// The PAT is owed without a check first: it said it lacks it, or the PAT changed.
     pub owes_broadcast: bool,
+    /// Owed because the PAT changed: a check could not tell the old PAT from the new one.
+    #[serde(default)]
+    pub owes_new_pat: bool,
+    /// A broadcast left and its answer has not arrived (persisted: the agent may be
+    /// stopped meanwhile, and then the next step is a check, not a second send).
+    #[serde(default)]
+    pub broadcast_unanswered: bool,
     pub hold: Option<HoldReason>,
     /// A check or broadcast to it is in flight: never two at once.
     #[serde(skip)]
@@ -108,6 +115,8 @@ impl Entry {
             failures: 0,
             next_check_ms: now,
             owes_broadcast: false,
+            owes_new_pat: false,
+            broadcast_unanswered: false,
             hold: None,
             busy: false,
             awaiting_verdict: None,
@@ -266,6 +275,7 @@ impl Tracker {
             .filter_map(|(_, _, uid, work)| {
                 let entry = self.validators.get_mut(&uid)?;
                 entry.busy = true;
+                entry.broadcast_unanswered |= work == Work::Broadcast;
                 Some((entry.target.clone(), work))
             })
             .collect()
@@ -383,6 +393,8 @@ impl Tracker {
         entry.last_broadcast =
             Some(Seen { status: answer.status, reason: answer.rejection_reason.clone(), at_ms: now });
         entry.owes_broadcast = false;
+        entry.owes_new_pat = false;
+        entry.broadcast_unanswered = false;
         let step = match policy::after_broadcast(answer.status) {
             Action::Covered { .. } => {
                 // Confirmed by the next sweep's check.
@@ -424,6 +436,7 @@ impl Tracker {
     pub fn release(&mut self, uid: u16, now: u64) {
         if let Some(entry) = self.validators.get_mut(&uid) {
             entry.busy = false;
+            entry.broadcast_unanswered = false;
             entry.next_check_ms = entry.next_check_ms.min(now);
         }
     }
@@ -458,9 +471,23 @@ impl Tracker {
         for entry in self.validators.values_mut() {
             entry.hold = None;
             entry.owes_broadcast = true;
+            entry.owes_new_pat = true;
             entry.awaiting_verdict = None;
             entry.failures = 0;
             entry.next_check_ms = now;
+        }
+    }
+
+    /// After loading the state of an agent that was stopped, perhaps abruptly: a broadcast
+    /// whose answer never came is followed by a check (it may have arrived), unless the
+    /// PAT changed (a check cannot tell, so the new PAT is sent again).
+    pub fn resumed(&mut self, now: u64) {
+        for entry in self.validators.values_mut().filter(|e| e.broadcast_unanswered) {
+            entry.broadcast_unanswered = false;
+            if !entry.owes_new_pat {
+                entry.owes_broadcast = false;
+                entry.next_check_ms = entry.next_check_ms.min(now);
+            }
         }
     }
 
@@ -742,6 +769,24 @@ mod tests {
         assert!(t.take_due(2, 10).is_empty(), "backed off");
         let due = t.validators[&0].next_check_ms;
         assert_eq!(uids(&t.take_due(due, 10)), [(0, Work::Check)], "asked again, not sent again");
+    }
+
+    #[test]
+    fn after_an_abrupt_stop_an_unanswered_broadcast_is_followed_by_a_check() {
+        let mut t = tracker(2);
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        t.pat_changed(0);
+        t.apply_verdict(PatStanding::Valid, &schedule(), 0, 0.5);
+        assert_eq!(t.take_due(0, 10).len(), 2, "both sent, neither answered");
+        let mut resumed: Tracker = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        resumed.resumed(5);
+        assert_eq!(uids(&resumed.take_due(5, 10)), [(0, Work::Broadcast), (1, Work::Broadcast)], "the new PAT is owed");
+        let mut t = tracker(1);
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        t.take_due(0, 1);
+        let mut resumed: Tracker = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        resumed.resumed(5);
+        assert_eq!(uids(&resumed.take_due(5, 10)), [(0, Work::Check)]);
     }
 
     #[test]
