@@ -34,8 +34,12 @@ const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 /// A step this far past its own deadline means the process is stuck: no watchdog ping.
 const OVERDUE_GRACE: Duration = Duration::from_secs(5);
-/// At most one state-file write (with its fsyncs) a second.
-const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// At most one STATUS= a second.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// At most one state-file write (with its fsyncs) every so often: the file is a cache of
+/// what validators said, rebuilt from their answers anyway. A broadcast is the exception:
+/// it is written down before it leaves, so an agent killed meanwhile does not send twice.
+const SAVE_EVERY: Duration = Duration::from_secs(10);
 /// Re-reading the configuration and the PAT (keyring, credential files) takes no longer.
 const RELOAD_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -110,6 +114,13 @@ pub struct Daemon<T, G, W> {
     summary_due_ms: Option<u64>,
     saved: Option<State>,
     last_save: Option<Instant>,
+    /// A flush left a possible change to the save cadence.
+    save_pending: bool,
+    /// Something `status` shows changed since the last flush.
+    changed: bool,
+    /// Something happened since the state file and the status line were last brought up to date.
+    unflushed: bool,
+    last_flush: Option<Instant>,
     save_failing: bool,
     stuck_reported: bool,
 }
@@ -156,6 +167,10 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             summary_due_ms: None,
             saved: None,
             last_save: None,
+            save_pending: false,
+            changed: false,
+            unflushed: false,
+            last_flush: None,
             save_failing: false,
             stuck_reported: false,
         }
@@ -173,7 +188,11 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         }
         loop {
             let started = self.core.start_due();
+            let sending = started.iter().any(|h| matches!(h, Happening::Sending { .. }));
             self.report(started);
+            if sending {
+                self.save(true);
+            }
             let wake = self.next_wake();
             let event = tokio::select! {
                 biased;
@@ -199,9 +218,8 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             }
             self.fire_timers();
             self.log_sweep_summary_when_done();
-            self.save(false);
-            let line = self.status_line();
-            self.health.status(&line);
+            self.unflushed = true;
+            self.flush(false);
         }
     }
 
@@ -230,7 +248,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             self.start_sweep(now);
         }
         self.next_watchdog = self.health.watchdog_interval().map(|_| Instant::now());
-        self.save(true);
+        self.flush(true);
         let line = self.status_line();
         self.health.ready(&line);
         tracing::info!(
@@ -243,7 +261,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     fn stop(mut self, why: &str) -> anyhow::Result<()> {
         self.health.stopping();
         self.core.cancel_all();
-        self.save(true);
+        self.flush(true);
         tracing::info!(signal = why, "stopping ({why})");
         Ok(())
     }
@@ -252,13 +270,15 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         let clock = self.core.clock();
         let liveness = (!self.settings.daemon.liveness_interval.is_zero()).then_some(self.next_liveness_ms);
         let chain = self.chain.in_flight.is_none().then_some(self.chain.next_ms);
-        [Some(self.next_pat_check_ms), self.next_sweep_ms, self.summary_due_ms, liveness, chain]
+        // Once due, the summary waits for answers, which wake the loop anyway.
+        let summary = self.summary_due_ms.filter(|&at| at > self.now());
+        [Some(self.next_pat_check_ms), self.next_sweep_ms, summary, liveness, chain]
             .into_iter()
             .flatten()
             .map(|ms| clock.instant_at(ms))
             .chain(self.core.next_due())
             .chain(self.next_watchdog)
-            .chain(self.pending_save_at())
+            .chain(self.pending_flush_at())
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
     }
@@ -342,6 +362,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     tracing::info!(source = %set.source, "the validator set can be read again ({})", set.source);
                 }
                 let changes = self.core.sync_targets(&set.eligible);
+                self.changed |= !changes.is_empty();
                 self.log_changes(&changes);
                 // A new validator's axon uuid is learned at once, so its next restart shows.
                 let new = changes.iter().any(|c| matches!(c, Change::Added { .. } | Change::Moved { .. }));
@@ -443,8 +464,14 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 Happening::Probed { target, liveness } => {
                     tracing::trace!(validator_uid = target.uid, ?liveness, "validator {} probed", target.uid)
                 }
-                Happening::Change(change) => self.log_changes(&[change]),
-                Happening::Verdict(verdict) => self.verdict(verdict),
+                Happening::Change(change) => {
+                    self.changed = true;
+                    self.log_changes(&[change]);
+                }
+                Happening::Verdict(verdict) => {
+                    self.changed = true;
+                    self.verdict(verdict);
+                }
             }
         }
     }
@@ -516,19 +543,40 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         }
     }
 
-    fn pending_save_at(&self) -> Option<Instant> {
-        let last = self.last_save?;
-        (self.saved.as_ref() != Some(&self.snapshot())).then_some(last + SAVE_EVERY)
+    fn pending_flush_at(&self) -> Option<Instant> {
+        let next_flush = self.last_flush.map_or_else(Instant::now, |at| at + FLUSH_EVERY);
+        let status = self.unflushed.then_some(next_flush);
+        // A change left unwritten by the save cadence is written when the cadence allows.
+        let state = self.last_save.filter(|_| self.save_pending).map(|at| (at + SAVE_EVERY).max(next_flush));
+        status.into_iter().chain(state).min()
     }
 
-    /// Writes the state when it changed, at most once a second unless `now`.
+    /// Brings the state file and the status line up to date, at most once a second unless
+    /// `force`: a burst of answers costs one comparison, one write and one STATUS=.
+    fn flush(&mut self, force: bool) {
+        if !force && (!self.unflushed || self.last_flush.is_some_and(|at| at + FLUSH_EVERY > Instant::now())) {
+            return;
+        }
+        self.unflushed = false;
+        self.last_flush = Some(Instant::now());
+        // What `status` shows (coverage, the validator set, the PAT's standing) is written
+        // at once; answers that only refresh timestamps wait for the cadence.
+        let changed = std::mem::take(&mut self.changed);
+        self.save(force || changed);
+        let line = self.status_line();
+        self.health.status(&line);
+    }
+
+    /// Writes the state when it changed, at most every [`SAVE_EVERY`] unless `now`.
     fn save(&mut self, now: bool) {
+        if !now && self.last_save.is_some_and(|at| at + SAVE_EVERY > Instant::now()) {
+            self.save_pending = true;
+            return;
+        }
+        self.save_pending = false;
         let snapshot = self.snapshot();
         if self.saved.as_ref() == Some(&snapshot) {
             return;
-        }
-        if !now && self.last_save.is_some_and(|at| at + SAVE_EVERY > Instant::now()) {
-            return; // the loop wakes for it at `pending_save_at`
         }
         self.last_save = Some(Instant::now());
         let state = State { updated_ms: self.now(), ..snapshot.clone() };

@@ -10,7 +10,7 @@ pub enum Pace {
     /// Transient trouble (no answer, store unavailable, GitHub hiccup): normal backoff.
     Normal,
     /// State that changes slowly (a validator's metagraph catching up with our
-    /// registration): back off long.
+    /// registration, its GitHub access out for hours): back off long, up to a sweep.
     Slow,
 }
 
@@ -90,7 +90,9 @@ pub fn after_broadcast(status: BroadcastStatus) -> Action {
         BroadcastStatus::Accepted => Action::Covered { confirmed: true },
         BroadcastStatus::IdentityLocked => Action::Hold(Alert::IdentityLocked),
         BroadcastStatus::PatRejected => Action::ValidatePatLocally,
-        BroadcastStatus::StoreUnavailable | BroadcastStatus::GithubUnavailable => Action::RetryCheck(Pace::Normal),
+        BroadcastStatus::StoreUnavailable => Action::RetryCheck(Pace::Normal),
+        // Every retry would carry the PAT again to a validator that cannot check it yet.
+        BroadcastStatus::GithubUnavailable => Action::RetryCheck(Pace::Slow),
         BroadcastStatus::NoResponse | BroadcastStatus::Malformed => Action::RetryCheck(Pace::Normal),
         BroadcastStatus::Blacklisted => Action::RetryCheck(Pace::Slow),
         BroadcastStatus::ClockSkew => Action::AlertAndRetry(Alert::ClockSkew),
@@ -183,6 +185,7 @@ mod tests {
         assert_eq!(after_broadcast(BroadcastStatus::IdentityLocked), Action::Hold(Alert::IdentityLocked));
         assert_eq!(after_broadcast(BroadcastStatus::PatRejected), Action::ValidatePatLocally);
         assert_eq!(after_broadcast(BroadcastStatus::NoResponse), Action::RetryCheck(Pace::Normal));
+        assert_eq!(after_broadcast(BroadcastStatus::GithubUnavailable), Action::RetryCheck(Pace::Slow));
     }
 
     #[test]

@@ -295,13 +295,14 @@ impl Tracker {
     }
 
     fn retry(entry: &mut Entry, schedule: &Schedule, pace: Pace, now: u64, unit: f64) {
-        let exponent = match pace {
-            Pace::Normal => entry.failures,
-            // Slowly changing state: start further up the curve.
-            Pace::Slow => entry.failures.saturating_add(3),
+        let sweep = std::time::Duration::from_millis(schedule.sweep_interval_ms);
+        let (exponent, backoff) = match pace {
+            Pace::Normal => (entry.failures, schedule.backoff),
+            // Slowly changing state: start further up the curve, and grow up to a sweep.
+            Pace::Slow => (entry.failures.saturating_add(3), Backoff { cap: sweep, ..schedule.backoff }),
         };
         entry.failures = entry.failures.saturating_add(1);
-        let delay = schedule.backoff.delay(exponent, unit).as_millis() as u64;
+        let delay = backoff.delay(exponent, unit).as_millis() as u64;
         entry.next_check_ms = now + delay.min(schedule.sweep_interval_ms);
     }
 
@@ -338,13 +339,15 @@ impl Tracker {
                 Step::Nothing
             }
             Action::Covered { confirmed: false } => {
-                Self::retry(entry, schedule, Pace::Normal, now, unit);
+                // It holds a PAT; its GitHub access is out, often for hours.
+                Self::retry(entry, schedule, Pace::Slow, now, unit);
                 Self::set_coverage(entry, Coverage::Unconfirmed, &mut changes);
                 Step::Nothing
             }
             Action::Broadcast | Action::ValidatePatLocally if entry.hold.is_some() => {
-                // The PAT would not be accepted: keep asking on the schedule, send nothing.
-                Self::retry(entry, schedule, Pace::Normal, now, unit);
+                // The PAT would not be accepted, and nothing changes that until the PAT does:
+                // asked again at the next sweep, sent nothing.
+                entry.next_check_ms = now + schedule.sweep_interval_ms;
                 Self::set_coverage(entry, Coverage::Held, &mut changes);
                 Step::Nothing
             }
@@ -403,7 +406,7 @@ impl Tracker {
             }
             Action::Hold(alert) => {
                 entry.hold = Some(HoldReason::IdentityLocked);
-                Self::retry(entry, schedule, Pace::Slow, now, unit);
+                entry.next_check_ms = now + schedule.sweep_interval_ms;
                 Self::set_coverage(entry, Coverage::Held, &mut changes);
                 changes.push(Change::Alert { uid, alert });
                 Step::Nothing
@@ -725,10 +728,12 @@ mod tests {
         t.take_due(0, 1);
         let (_, changes) = t.record_broadcast(&target(0), &broadcast(BroadcastStatus::IdentityLocked), &schedule(), 1, 0.5);
         assert!(changes.contains(&Change::Alert { uid: 0, alert: Alert::IdentityLocked }));
-        // Still missing later: no broadcast while held.
+        // Still missing later: no broadcast while held, and asked only once a sweep.
         let due = t.validators[&0].next_check_ms;
+        assert_eq!(due, 1 + 15 * MIN);
         checked(&mut t, 0, CheckStatus::NoPat, due);
         assert!(!t.validators[&0].owes_broadcast);
+        assert_eq!(t.validators[&0].next_check_ms, due + 15 * MIN);
         assert_eq!(t.summary().held, 1);
         assert!(t.validators[&0].settled(), "post has nothing more to do for it");
         t.pat_changed(due + 1);

@@ -1,0 +1,798 @@
+//! Thirty days of a subnet, simulated in-process on a paused clock: 20 validators behind
+//! in-memory stand-ins for the network, GitHub and the chain, driven by a seeded schedule
+//! of faults — restarts that lose the PAT store and restarts that keep it, hangs, slow
+//! answers, GitHub outages at a validator, axons that move, validators that leave and
+//! join, a chain that stalls, the agent itself killed and restarted from its state file, a
+//! PAT rotation, and one validator pinned to another GitHub identity. The real daemon
+//! (`gittensor_miner_agent::daemon::Daemon`) runs against it with the shipped defaults.
+//!
+//! Every request is checked against the invariants as it is made; the figures it prints
+//! are the README's. `SIM_SEED=<n>` reproduces a run.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use gittensor_miner_agent::cli::CommonArgs;
+use gittensor_miner_agent::clock::Clock;
+use gittensor_miner_agent::config::{self, ConfigFile, Settings};
+use gittensor_miner_agent::daemon::health::{Health, Notice, Notify};
+use gittensor_miner_agent::daemon::shutdown::{Shutdown, StopSwitch};
+use gittensor_miner_agent::daemon::state::{Loaded, State, StateFile};
+use gittensor_miner_agent::daemon::{Daemon, Parts, Reloaded, World};
+use gittensor_miner_agent::github::{PatValidator, PatVerdict};
+use gittensor_miner_agent::secrets::{Pat, PatSource};
+use gittensor_miner_agent::synapse::{PAT_BROADCAST, PAT_CHECK};
+use gittensor_miner_agent::transport::{CallError, Liveness, Provenance, Reply, SynapseCall, Target, Transport};
+use gittensor_miner_agent::validators::{DiscoverError, ValidatorSet};
+
+const DAYS: u64 = 30;
+const VALIDATORS: u16 = 20;
+/// Two more join during the month.
+const LATE_JOINERS: u16 = 2;
+const PINNED_UID: u16 = 7;
+const HOUR: u64 = 3600;
+const DAY: u64 = 24 * HOUR;
+/// The simulated month starts on 2026-12-01.
+const EPOCH_MS: u64 = 1_796_083_200_000;
+const PAT_1: &str = "ghp_SimulatedFirstToken_0001";
+const PAT_2: &str = "ghp_SimulatedRotatedToken_0002";
+const WATCHDOG: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cause {
+    /// A restart that lost the store: what liveness must catch.
+    StoreLoss,
+    /// A validator that became eligible (new, or back on the chain): found by the chain read.
+    Joined,
+    /// The PAT the validator held was revoked.
+    Revoked,
+}
+
+struct Exposure {
+    cause: Cause,
+    /// Time it lacked a valid PAT while able to take one and while the agent ran.
+    accrued: Duration,
+    /// Trouble of its own meanwhile (not another validator's): it answered slowly, or
+    /// its own GitHub access was out, so it could not take the PAT when it was sent.
+    own_trouble: Option<&'static str>,
+}
+
+struct SimValidator {
+    uid: u16,
+    hotkey: String,
+    port: u16,
+    on_chain: bool,
+    up: bool,
+    hung: bool,
+    slow: bool,
+    github_down: bool,
+    pinned: bool,
+    store: Option<String>,
+    instance: u64,
+    loss_cause: Cause,
+    exposure: Option<Exposure>,
+    /// Trouble of its own to note on the exposure that opens next.
+    pending_trouble: Option<&'static str>,
+    // What the invariants need to know.
+    last_valid_for: Option<String>,
+    broadcast_unanswered: bool,
+    locked_for: Option<String>,
+    last_failure: Option<(Instant, u16)>,
+    // Figures.
+    able_time: Duration,
+    covered_time: Duration,
+    checks: u64,
+}
+
+#[derive(Default)]
+struct Figures {
+    repairs: Vec<(Duration, Cause, Option<&'static str>)>,
+    broadcasts_repairing: u64,
+    broadcasts_rotating: u64,
+    needless: u64,
+    checks: u64,
+    probes: u64,
+    agent_starts: u64,
+}
+
+struct Sim {
+    validators: Vec<SimValidator>,
+    github_valid: Vec<String>,
+    agent_pat: String,
+    agent_up: bool,
+    chain_stalled: bool,
+    started: Instant,
+    accounted: Instant,
+    rng: StdRng,
+    violations: Vec<String>,
+    figures: Figures,
+    backoff_base: Duration,
+}
+
+impl Sim {
+    fn when(&self, at: Instant) -> String {
+        let secs = (at - self.started).as_secs();
+        format!("day {} {:02}:{:02}:{:02}", secs / DAY, secs % DAY / HOUR, secs % HOUR / 60, secs % 60)
+    }
+
+    fn violation(&mut self, what: String) {
+        let line = format!("{}: {what}", self.when(Instant::now()));
+        self.violations.push(line);
+    }
+
+    fn able(v: &SimValidator) -> bool {
+        v.on_chain && v.up && !v.hung && !v.github_down && !v.pinned
+    }
+
+    fn holds_valid(&self, v: &SimValidator) -> bool {
+        v.store.as_ref().is_some_and(|t| self.github_valid.contains(t))
+    }
+
+    /// Adds the time since the last call to each validator's figures, then opens or closes
+    /// its exposure for the state it is in now. Called before and after every change.
+    fn account(&mut self) {
+        let now = Instant::now();
+        let elapsed = now - self.accounted;
+        self.accounted = now;
+        let agent_up = self.agent_up;
+        let Sim { validators, github_valid, .. } = self;
+        for v in validators.iter_mut() {
+            let valid = v.store.as_ref().is_some_and(|t| github_valid.contains(t));
+            if Self::able(v) {
+                v.able_time += elapsed;
+                if valid {
+                    v.covered_time += elapsed;
+                } else if let Some(exposure) = v.exposure.as_mut() {
+                    if agent_up {
+                        exposure.accrued += elapsed;
+                    }
+                    if v.slow {
+                        exposure.own_trouble.get_or_insert("the validator itself answering slowly");
+                    }
+                }
+            }
+        }
+        for i in 0..self.validators.len() {
+            let v = &self.validators[i];
+            let valid = self.holds_valid(v);
+            if !v.on_chain || v.pinned {
+                self.validators[i].exposure = None;
+            } else if valid {
+                if let Some(exposure) = self.validators[i].exposure.take() {
+                    self.figures.repairs.push((exposure.accrued, exposure.cause, exposure.own_trouble));
+                }
+            } else if Self::able(v) && v.exposure.is_none() {
+                let cause = v.loss_cause;
+                let own_trouble = v.slow.then_some("the validator itself answering slowly");
+                let own_trouble = self.validators[i].pending_trouble.take().or(own_trouble);
+                self.validators[i].exposure = Some(Exposure { cause, accrued: Duration::ZERO, own_trouble });
+            }
+        }
+    }
+
+    fn by_uid(&mut self, uid: u16) -> Option<&mut SimValidator> {
+        self.validators.iter_mut().find(|v| v.uid == uid)
+    }
+
+    fn latency(&mut self, slow: bool) -> Duration {
+        if slow {
+            Duration::from_millis(self.rng.random_range(5_000..12_000))
+        } else {
+            Duration::from_millis(self.rng.random_range(20..150))
+        }
+    }
+
+    /// The invariants that hold at the moment a request leaves.
+    fn on_send(&mut self, uid: u16, port: u16, token: Option<&str>) {
+        let now = Instant::now();
+        let base = self.backoff_base;
+        let Some(v) = self.by_uid(uid) else { return };
+        let mut problems = Vec::new();
+        if let Some((failed_at, failed_port)) = v.last_failure {
+            if failed_port == port && now - failed_at + Duration::from_millis(1) < base {
+                problems.push(format!(
+                    "validator {uid} asked again {:?} after a failure, faster than the backoff base {base:?}",
+                    now - failed_at
+                ));
+            }
+        }
+        match token {
+            None => v.checks += 1,
+            Some(token) => {
+                if v.last_valid_for.as_deref() == Some(token) {
+                    problems.push(format!("validator {uid} was sent the PAT although its last answer was that it holds it, valid"));
+                }
+                if v.broadcast_unanswered {
+                    problems.push(format!("validator {uid} was sent the PAT twice with no answer in between"));
+                }
+                if v.locked_for.as_deref() == Some(token) {
+                    problems.push(format!("validator {uid} was sent the PAT again after it answered identity locked"));
+                }
+                v.broadcast_unanswered = true;
+            }
+        }
+        let holds = v.store.clone();
+        for p in problems {
+            self.violation(p);
+        }
+        match token {
+            None => self.figures.checks += 1,
+            Some(token) => match holds {
+                Some(held) if held == token => self.figures.needless += 1,
+                Some(held) if self.github_valid.contains(&held) => self.figures.broadcasts_rotating += 1,
+                _ => self.figures.broadcasts_repairing += 1,
+            },
+        }
+    }
+}
+
+fn lock(sim: &Arc<Mutex<Sim>>) -> std::sync::MutexGuard<'_, Sim> {
+    sim.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The validators' axons, in memory.
+struct SimNet(Arc<Mutex<Sim>>);
+
+enum Plan {
+    Refused,
+    Hang,
+    Answer(Duration, u64),
+}
+
+impl SimNet {
+    fn plan(&self, target: &Target, token: Option<&str>, probe: bool) -> Plan {
+        let mut sim = lock(&self.0);
+        sim.account();
+        let Some(v) = sim.validators.iter().find(|v| v.uid == target.uid) else { return Plan::Refused };
+        if !v.up || v.port != target.port || v.hotkey != target.hotkey {
+            return Plan::Refused;
+        }
+        let (hung, slow, instance) = (v.hung, v.slow && !probe, v.instance);
+        if probe {
+            sim.figures.probes += 1;
+        } else {
+            sim.on_send(target.uid, target.port, token);
+        }
+        if hung {
+            return Plan::Hang;
+        }
+        Plan::Answer(sim.latency(slow), instance)
+    }
+
+    fn failed(&self, target: &Target) {
+        let mut sim = lock(&self.0);
+        if let Some(v) = sim.by_uid(target.uid) {
+            v.last_failure = Some((Instant::now(), target.port));
+        }
+    }
+
+    /// What the validator says once the request has taken its time.
+    fn answer(&self, target: &Target, instance: u64, token: Option<&str>) -> Result<Value, CallError> {
+        let mut sim = lock(&self.0);
+        sim.account();
+        let github_valid = sim.github_valid.clone();
+        let Some(v) = sim.by_uid(target.uid) else { return Err(CallError::Broken("gone".into())) };
+        if v.instance != instance || !v.up {
+            return Err(CallError::Broken("connection reset by peer".into()));
+        }
+        v.last_failure = None;
+        v.last_valid_for = None;
+        let body = match token {
+            None => match &v.store {
+                None => json!({"has_pat": false, "pat_valid": false, "rejection_reason": "No PAT stored for this miner"}),
+                Some(_) if v.github_down => json!({"has_pat": true, "pat_valid": null, "rejection_reason": "GitHub unreachable"}),
+                Some(held) if github_valid.contains(held) => {
+                    v.last_valid_for = Some(held.clone());
+                    json!({"has_pat": true, "pat_valid": true})
+                }
+                Some(_) => json!({"has_pat": true, "pat_valid": false, "rejection_reason": "PAT invalid: Bad credentials"}),
+            },
+            Some(token) => {
+                v.broadcast_unanswered = false;
+                if v.pinned {
+                    v.locked_for = Some(token.to_owned());
+                    json!({"accepted": false, "rejection_reason": "GitHub identity is locked to another account for this hotkey"})
+                } else if v.github_down {
+                    json!({"accepted": false, "rejection_reason": "GitHub validation failed (transient), try again later"})
+                } else if !github_valid.iter().any(|t| t == token) {
+                    json!({"accepted": false, "rejection_reason": "PAT invalid: Bad credentials"})
+                } else {
+                    v.store = Some(token.to_owned());
+                    json!({"accepted": true})
+                }
+            }
+        };
+        if token.is_none() {
+            v.broadcast_unanswered = false;
+        }
+        sim.account();
+        Ok(body)
+    }
+}
+
+impl Transport for SimNet {
+    async fn call(&self, target: &Target, call: &SynapseCall) -> Result<Reply, CallError> {
+        let token = match call.name {
+            PAT_CHECK => None,
+            PAT_BROADCAST => call.fields.get("github_access_token").and_then(Value::as_str).map(str::to_owned),
+            other => panic!("unexpected synapse {other}"),
+        };
+        let exchange = async {
+            match self.plan(target, token.as_deref(), false) {
+                Plan::Refused => Err(CallError::Connect("Connection refused (os error 111)".into())),
+                Plan::Hang => std::future::pending().await,
+                Plan::Answer(latency, instance) => {
+                    tokio::time::sleep(latency).await;
+                    self.answer(target, instance, token.as_deref())
+                }
+            }
+        };
+        let result = tokio::time::timeout(call.timeout, exchange).await.unwrap_or(Err(CallError::Timeout));
+        match result {
+            Ok(body) => Ok(Reply {
+                http_status: 200,
+                message: None,
+                body: Some(body),
+                axon_uuid: None,
+                provenance: Provenance::Unsigned,
+                elapsed: Duration::ZERO,
+            }),
+            Err(e) => {
+                self.failed(target);
+                Err(e)
+            }
+        }
+    }
+
+    async fn liveness(&self, target: &Target, timeout: Duration) -> Liveness {
+        let probe = async {
+            match self.plan(target, None, true) {
+                Plan::Refused => Liveness::Unreachable,
+                Plan::Hang => std::future::pending().await,
+                Plan::Answer(latency, instance) => {
+                    tokio::time::sleep(latency).await;
+                    let mut sim = lock(&self.0);
+                    match sim.by_uid(target.uid) {
+                        Some(v) if v.instance == instance && v.up => {
+                            v.last_failure = None;
+                            Liveness::Alive { instance: Some(format!("{}-{instance}", v.uid)) }
+                        }
+                        _ => Liveness::Unreachable,
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(timeout, probe).await.unwrap_or(Liveness::Unreachable)
+    }
+}
+
+struct SimGitHub(Arc<Mutex<Sim>>);
+
+impl PatValidator for SimGitHub {
+    async fn validate(&self, pat: &Pat) -> PatVerdict {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if lock(&self.0).github_valid.iter().any(|t| t == pat.expose()) {
+            PatVerdict::Valid { login: "sim-miner".into(), id: 74, expires: None }
+        } else {
+            PatVerdict::Rejected { reason: "GitHub GET /user: 401 Bad credentials".into() }
+        }
+    }
+}
+
+struct SimWorld(Arc<Mutex<Sim>>);
+
+impl World for SimWorld {
+    fn discover(&self, _: &Settings) -> BoxFuture<'static, Result<ValidatorSet, DiscoverError>> {
+        let sim = self.0.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if lock(&sim).chain_stalled {
+                std::future::pending::<()>().await;
+            }
+            let sim = lock(&sim);
+            let eligible = sim
+                .validators
+                .iter()
+                .filter(|v| v.on_chain)
+                .map(|v| Target { uid: v.uid, hotkey: v.hotkey.clone(), ip: "127.0.0.1".parse().unwrap(), port: v.port })
+                .collect();
+            Ok(ValidatorSet { eligible, skipped: vec![], source: "simulated chain".into() })
+        }
+        .boxed()
+    }
+
+    fn reload(&self, current: &Settings) -> BoxFuture<'static, Reloaded> {
+        let (sim, settings) = (self.0.clone(), current.clone());
+        async move {
+            let pat = Pat::new(&lock(&sim).agent_pat).map_err(|e| e.to_string());
+            Reloaded { settings: Ok(settings), pat: pat.map(|p| (p, PatSource::Environment)) }
+        }
+        .boxed()
+    }
+}
+
+/// What the service manager heard, with when.
+#[derive(Clone, Default)]
+struct Heard(Arc<Mutex<Vec<(Instant, Notice)>>>);
+
+impl Notify for Heard {
+    fn notify(&self, notice: &Notice) {
+        self.0.lock().unwrap().push((Instant::now(), notice.clone()));
+    }
+}
+
+struct Agent {
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    stop: StopSwitch,
+    reload: mpsc::Sender<()>,
+    heard: Heard,
+}
+
+fn start_agent(sim: &Arc<Mutex<Sim>>, settings: &Settings, dir: &std::path::Path, seed: u64) -> Agent {
+    let clock = {
+        let mut s = lock(sim);
+        s.account();
+        s.agent_up = true;
+        s.figures.agent_starts += 1;
+        // A new process: nothing it remembers of earlier failures applies to its pacing.
+        for v in &mut s.validators {
+            v.last_failure = None;
+        }
+        Clock::starting_at(EPOCH_MS + (Instant::now() - s.started).as_millis() as u64)
+    };
+    let state_file = StateFile::in_dir(dir);
+    let state = match state_file.load(clock.now_ms()) {
+        Loaded::Resumed(state) => *state,
+        Loaded::Fresh => State::default(),
+        Loaded::Rebuilt { reason, .. } => panic!("the state file the agent wrote is unusable: {reason}"),
+    };
+    let pat = Pat::new(&lock(sim).agent_pat).unwrap();
+    let heard = Heard::default();
+    let parts = Parts {
+        settings: settings.clone(),
+        transport: Arc::new(SimNet(sim.clone())),
+        github: Arc::new(SimGitHub(sim.clone())),
+        world: Arc::new(SimWorld(sim.clone())),
+        health: Health::new(Box::new(heard.clone()), Some(WATCHDOG)),
+        state_file,
+        state,
+        pat,
+        pat_source: PatSource::Environment,
+        clock,
+        seed,
+    };
+    let (stop, shutdown) = Shutdown::new();
+    let (reload, reloads) = mpsc::channel(1);
+    let task = tokio::spawn(Daemon::new(parts).run(shutdown, reloads));
+    Agent { task, stop, reload, heard }
+}
+
+/// The service manager's view of one agent life: READY never after STOPPING, and the
+/// watchdog pinged at least every half of WatchdogSec while it ran.
+fn check_health(sim: &mut Sim, heard: &Heard, ended: Instant) {
+    let heard = heard.0.lock().unwrap();
+    let mut stopping = false;
+    let mut last_ping: Option<Instant> = None;
+    for (at, notice) in heard.iter() {
+        match notice {
+            Notice::Stopping => stopping = true,
+            Notice::Ready { .. } if stopping => sim.violations.push(format!("{}: READY=1 after STOPPING=1", sim.when(*at))),
+            Notice::Watchdog => {
+                if let Some(last) = last_ping {
+                    if *at - last > WATCHDOG / 2 + Duration::from_secs(1) {
+                        sim.violations.push(format!("{}: the loop went {:?} without a watchdog ping", sim.when(*at), *at - last));
+                    }
+                }
+                last_ping = Some(*at);
+            }
+            _ => {}
+        }
+    }
+    if let Some(last) = last_ping {
+        if ended - last > WATCHDOG / 2 + Duration::from_secs(1) {
+            sim.violations.push(format!("{}: no watchdog ping for {:?} before the agent ended", sim.when(ended), ended - last));
+        }
+    } else {
+        sim.violations.push(format!("{}: an agent life without a single watchdog ping", sim.when(ended)));
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Fault {
+    Down { uid: u16, lose_store: bool },
+    Up { uid: u16 },
+    Hang { uid: u16, on: bool },
+    Slow { uid: u16, on: bool },
+    GithubDown { uid: u16, on: bool },
+    Move { uid: u16 },
+    Leave { uid: u16 },
+    Join { uid: u16 },
+    ChainStall { on: bool },
+    KillAgent,
+    StartAgent,
+    RotatePat,
+    RevokeOldPat,
+}
+
+/// The month's faults, from the seed: each kind at its own rate, per validator.
+fn schedule(seed: u64) -> Vec<(u64, Fault)> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut faults = Vec::new();
+    let month = DAYS * DAY;
+    let mut every = |rng: &mut StdRng, mean: u64, mut place: Box<dyn FnMut(&mut StdRng, u64, &mut Vec<(u64, Fault)>)>| {
+        let mut t = rng.random_range(0..mean);
+        while t < month {
+            place(rng, t, &mut faults);
+            t += mean / 2 + rng.random_range(0..mean);
+        }
+    };
+    for uid in 0..VALIDATORS {
+        // Restarts that lose the store, every few days; down 10 s to 5 min.
+        every(&mut rng, 3 * DAY, Box::new(move |rng, t, f| {
+            f.push((t, Fault::Down { uid, lose_store: true }));
+            f.push((t + rng.random_range(10..300), Fault::Up { uid }));
+        }));
+        // Restarts that keep it.
+        every(&mut rng, 2 * DAY, Box::new(move |rng, t, f| {
+            f.push((t, Fault::Down { uid, lose_store: false }));
+            f.push((t + rng.random_range(5..60), Fault::Up { uid }));
+        }));
+        // Hangs: TCP accepted, nothing answered, 1 to 30 minutes.
+        every(&mut rng, 5 * DAY, Box::new(move |rng, t, f| {
+            f.push((t, Fault::Hang { uid, on: true }));
+            f.push((t + rng.random_range(60..1800), Fault::Hang { uid, on: false }));
+        }));
+        // Slow answers (its own GitHub look-ups retrying), 1 to 6 hours.
+        every(&mut rng, 4 * DAY, Box::new(move |rng, t, f| {
+            f.push((t, Fault::Slow { uid, on: true }));
+            f.push((t + rng.random_range(HOUR..6 * HOUR), Fault::Slow { uid, on: false }));
+        }));
+        // GitHub unreachable from the validator, 1 to 5 hours.
+        every(&mut rng, 6 * DAY, Box::new(move |rng, t, f| {
+            f.push((t, Fault::GithubDown { uid, on: true }));
+            f.push((t + rng.random_range(HOUR..5 * HOUR), Fault::GithubDown { uid, on: false }));
+        }));
+    }
+    for uid in [3, 11, 16] {
+        faults.push((rng.random_range(0..month), Fault::Move { uid }));
+    }
+    for uid in [5, 14] {
+        let t = rng.random_range(DAY..month - 3 * DAY);
+        faults.push((t, Fault::Leave { uid }));
+        faults.push((t + rng.random_range(DAY..2 * DAY), Fault::Join { uid }));
+    }
+    for uid in VALIDATORS..VALIDATORS + LATE_JOINERS {
+        faults.push((rng.random_range(2 * DAY..month - 2 * DAY), Fault::Join { uid }));
+    }
+    let mut t = rng.random_range(0..5 * DAY);
+    while t < month {
+        faults.push((t, Fault::ChainStall { on: true }));
+        faults.push((t + rng.random_range(600..3600), Fault::ChainStall { on: false }));
+        t += 3 * DAY + rng.random_range(0..4 * DAY);
+    }
+    let mut t = rng.random_range(DAY..4 * DAY);
+    while t < month {
+        faults.push((t, Fault::KillAgent));
+        faults.push((t + rng.random_range(5..60), Fault::StartAgent));
+        t += 2 * DAY + rng.random_range(0..4 * DAY);
+    }
+    faults.push((15 * DAY + 9 * HOUR, Fault::RotatePat));
+    faults.push((15 * DAY + 10 * HOUR, Fault::RevokeOldPat));
+    faults.sort_by_key(|(t, _)| *t);
+    faults
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::test(start_paused = true)]
+async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
+    let seed: u64 = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(74);
+    eprintln!("simulation seed {seed} (SIM_SEED={seed} reproduces this run)");
+    let settings = config::resolve(None, ConfigFile::default(), &CommonArgs::default()).unwrap();
+    let liveness = settings.daemon.liveness_interval;
+    let check_timeout = settings.check_timeout;
+    let dir = tempfile::Builder::new()
+        .prefix("gma-sim")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+
+    let started = Instant::now();
+    let validators = (0..VALIDATORS + LATE_JOINERS)
+        .map(|uid| SimValidator {
+            uid,
+            hotkey: format!("5SimValidatorHotkey{uid:02}"),
+            port: 8000 + uid,
+            on_chain: uid < VALIDATORS,
+            up: true,
+            hung: false,
+            slow: false,
+            github_down: false,
+            pinned: uid == PINNED_UID,
+            store: None,
+            instance: 0,
+            loss_cause: Cause::Joined,
+            exposure: None,
+            pending_trouble: None,
+            last_valid_for: None,
+            broadcast_unanswered: false,
+            locked_for: None,
+            last_failure: None,
+            able_time: Duration::ZERO,
+            covered_time: Duration::ZERO,
+            checks: 0,
+        })
+        .collect();
+    let sim = Arc::new(Mutex::new(Sim {
+        validators,
+        github_valid: vec![PAT_1.into()],
+        agent_pat: PAT_1.into(),
+        agent_up: false,
+        chain_stalled: false,
+        started,
+        accounted: started,
+        rng: StdRng::seed_from_u64(seed),
+        violations: vec![],
+        figures: Figures::default(),
+        backoff_base: settings.retry.base,
+    }));
+
+    let mut agent = Some(start_agent(&sim, &settings, dir.path(), seed));
+    let faults = schedule(seed);
+    let fault_count = faults.len();
+    let wall = std::time::Instant::now();
+    let mut day_reported = 0;
+    for (at, fault) in faults {
+        if at >= DAYS * DAY {
+            break;
+        }
+        tokio::time::sleep_until(started + Duration::from_secs(at)).await;
+        if at / DAY > day_reported {
+            day_reported = at / DAY;
+            eprintln!("  … day {day_reported} after {:.1} s", wall.elapsed().as_secs_f64());
+        }
+        let mut s = lock(&sim);
+        s.account();
+        match fault {
+            Fault::Down { uid, lose_store } => {
+                let v = s.by_uid(uid).unwrap();
+                v.up = false;
+                v.instance += 1;
+                if lose_store {
+                    v.store = None;
+                    v.loss_cause = Cause::StoreLoss;
+                }
+            }
+            Fault::Up { uid } => s.by_uid(uid).unwrap().up = true,
+            Fault::Hang { uid, on } => s.by_uid(uid).unwrap().hung = on,
+            Fault::Slow { uid, on } => s.by_uid(uid).unwrap().slow = on,
+            Fault::GithubDown { uid, on } => {
+                let github_valid = s.github_valid.clone();
+                let v = s.by_uid(uid).unwrap();
+                v.github_down = on;
+                // Lacking the PAT when its GitHub comes back: it refused the PAT meanwhile,
+                // and the agent retries such a validator slowly (each retry carries the PAT).
+                let lacking = !v.store.as_ref().is_some_and(|t| github_valid.contains(t));
+                if !on && lacking {
+                    v.pending_trouble = Some("the validator's own GitHub access out before");
+                }
+            }
+            Fault::Move { uid } => {
+                let v = s.by_uid(uid).unwrap();
+                v.port += 1000;
+                v.instance += 1;
+            }
+            Fault::Leave { uid } => s.by_uid(uid).unwrap().on_chain = false,
+            Fault::Join { uid } => {
+                let v = s.by_uid(uid).unwrap();
+                v.on_chain = true;
+                v.store = None;
+                v.loss_cause = Cause::Joined;
+                v.instance += 1;
+            }
+            Fault::ChainStall { on } => s.chain_stalled = on,
+            Fault::KillAgent => {
+                if let Some(running) = agent.take() {
+                    // kill -9: no STOPPING, no last save.
+                    running.task.abort();
+                    s.agent_up = false;
+                    let now = Instant::now();
+                    check_health(&mut s, &running.heard, now);
+                }
+            }
+            Fault::StartAgent => {
+                drop(s);
+                agent = Some(start_agent(&sim, &settings, dir.path(), seed.wrapping_add(at)));
+                continue;
+            }
+            Fault::RotatePat => {
+                s.github_valid.push(PAT_2.into());
+                s.agent_pat = PAT_2.into();
+                if let Some(running) = &agent {
+                    running.reload.try_send(()).unwrap();
+                }
+            }
+            Fault::RevokeOldPat => {
+                s.github_valid.retain(|t| t != PAT_1);
+                for v in &mut s.validators {
+                    v.loss_cause = Cause::Revoked;
+                }
+            }
+        }
+        s.account();
+    }
+    tokio::time::sleep_until(started + Duration::from_secs(DAYS * DAY)).await;
+    lock(&sim).account();
+
+    // A clean stop at the end: STOPPING and an exit within a second.
+    let running = agent.take().expect("the agent runs at the end of the month");
+    let asked = Instant::now();
+    running.stop.stop("SIGTERM");
+    let stopped = tokio::time::timeout(Duration::from_secs(1), running.task).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the agent did not stop within 1 s: {stopped:?}");
+    let mut s = lock(&sim);
+    check_health(&mut s, &running.heard, asked);
+    assert!(running.heard.0.lock().unwrap().iter().any(|(_, n)| *n == Notice::Stopping));
+
+    // The figures.
+    let (able, covered) = s
+        .validators
+        .iter()
+        .fold((Duration::ZERO, Duration::ZERO), |(a, c), v| (a + v.able_time, c + v.covered_time));
+    let coverage = 100.0 * covered.as_secs_f64() / able.as_secs_f64();
+    let mut by_cause: BTreeMap<(Cause, Option<&str>), Vec<Duration>> = BTreeMap::new();
+    for (duration, cause, trouble) in &s.figures.repairs {
+        by_cause.entry((*cause, *trouble)).or_default().push(*duration);
+    }
+    for list in by_cause.values_mut() {
+        list.sort();
+    }
+    let restarts = by_cause.get(&(Cause::StoreLoss, None)).cloned().unwrap_or_default();
+    let repairs = s.figures.repairs.len() as f64;
+    let per_repair = s.figures.broadcasts_repairing as f64 / repairs.max(1.0);
+    let validator_days = s.validators.iter().filter(|v| v.uid < VALIDATORS).count() as f64 * DAYS as f64;
+    let checks_per_day = s.figures.checks as f64 / validator_days;
+    let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
+    println!(
+        "simulation: {DAYS} days, {VALIDATORS} validators, covered {coverage:.2}%, repair p50 {} p99 {} max {}, broadcasts per repair {per_repair:.2}, needless broadcasts {}, checks per validator per day {checks_per_day:.0}",
+        secs(percentile(&restarts, 0.5)),
+        secs(percentile(&restarts, 0.99)),
+        secs(restarts.last().copied().unwrap_or_default()),
+        s.figures.needless,
+    );
+    for ((cause, trouble), list) in &by_cause {
+        println!(
+            "  repairs after {cause:?}{}: {} — p50 {} p99 {} max {}",
+            trouble.map(|t| format!(" ({t})")).unwrap_or_default(),
+            list.len(),
+            secs(percentile(list, 0.5)),
+            secs(percentile(list, 0.99)),
+            secs(*list.last().unwrap()),
+        );
+    }
+    println!(
+        "  {fault_count} faults; {} agent starts; {} checks, {} liveness probes, {} broadcasts that repaired, {} that delivered the rotated PAT",
+        s.figures.agent_starts, s.figures.checks, s.figures.probes, s.figures.broadcasts_repairing, s.figures.broadcasts_rotating
+    );
+
+    assert!(s.violations.is_empty(), "seed {seed}: {} violations:\n{}", s.violations.len(), s.violations.join("\n"));
+    assert_eq!(s.figures.needless, 0, "seed {seed}: needless broadcasts");
+    assert!(coverage >= 99.9, "seed {seed}: covered {coverage:.3}% of the time validators could hold the PAT");
+    let goal = liveness + check_timeout;
+    let worst = restarts.last().copied().unwrap_or_default();
+    assert!(worst <= goal, "seed {seed}: a repair after a restart took {worst:?}, over liveness + check timeout {goal:?}");
+}
