@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::settings::Flags;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gittensor-miner-agent",
@@ -32,7 +34,7 @@ pub enum Command {
     Post(PostArgs),
     /// Run as a daemon: keep the PAT registered with every eligible validator, report to systemd.
     ///
-    /// Exit status: 0 after SIGTERM/SIGINT; 1 could not start (config, hotkey, no PAT).
+    /// Exit status: 0 after SIGTERM/SIGINT; 78 could not start (config, hotkey, no PAT), which systemd does not restart.
     Run(RunArgs),
     /// Show coverage from the daemon's state file, without touching the network.
     Status(StatusArgs),
@@ -87,12 +89,27 @@ pub struct CommonArgs {
     /// GitHub API base URL (default https://api.github.com).
     #[arg(long, value_name = "URL", hide = true)]
     pub github_api_url: Option<String>,
-    /// Seconds `post` keeps retrying validators that did not answer.
-    #[arg(skip)]
-    pub retry_budget_secs: Option<f64>,
-    /// Directory of the daemon's state file (`run`, `status`).
-    #[arg(skip)]
-    pub state_dir: Option<String>,
+}
+
+impl CommonArgs {
+    /// What these flags say, for settings resolution.
+    pub fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            wallet: self.wallet.clone(),
+            hotkey: self.hotkey.clone(),
+            wallets_dir: self.wallets_dir.clone(),
+            hotkey_file: self.hotkey_file.clone(),
+            network: self.network.clone(),
+            rpc_url: self.rpc_url.clone(),
+            netuid: self.netuid,
+            min_vtrust: self.min_vtrust,
+            min_stake: self.min_stake,
+            github_api_url: self.github_api_url.clone(),
+            retry_budget_secs: None,
+            state_dir: None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -114,8 +131,8 @@ pub struct PostArgs {
     /// Send the PAT to every eligible validator, even those that already hold a valid one.
     #[arg(long)]
     pub all: bool,
-    /// Seconds to keep retrying validators that did not answer (default: config, 120).
-    #[arg(long, value_name = "SECS")]
+    /// Seconds `post` may take at most: validators still silent by then are reported as not answering (default: config, 120).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub retry_budget: Option<f64>,
 }
 

@@ -14,5 +14,9 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::COULD_NOT_RUN);
         }
     };
-    ExitCode::from(runtime.block_on(commands::run(cli)))
+    let code = runtime.block_on(commands::run(cli));
+    // A keyring or credential read stuck in a blocking thread must not hold the exit: the
+    // answer is given, the process ends now.
+    runtime.shutdown_background();
+    ExitCode::from(code)
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::chain::{self, ChainError, ChainReader};
-use crate::config::Settings;
+use crate::settings::Settings;
 use crate::transport::Target;
 
 /// A high-vtrust uid that is not probed, and why.

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gittensor_miner_agent::config;
 use gittensor_miner_agent::daemon::state::StateFile;
+use gittensor_miner_agent::settings;
 use gittensor_miner_agent::synapse::{classify_broadcast, classify_check};
 use gittensor_miner_agent::transport::{Provenance, Reply};
 use gittensor_miner_agent::wallet::Hotkey;
@@ -80,8 +80,8 @@ proptest! {
     #[test]
     fn config_parsing_never_panics(text in config_text()) {
         let path = Path::new("/etc/gittensor-miner-agent/config.toml");
-        if let Ok(file) = config::parse(path, &text) {
-            let _ = config::resolve(Some(path.to_owned()), file, &Default::default());
+        if let Ok(file) = settings::parse(path, &text) {
+            let _ = settings::resolve(Some(path.to_owned()), file, &Default::default(), &Default::default());
         }
     }
 

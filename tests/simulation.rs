@@ -21,15 +21,14 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use gittensor_miner_agent::cli::CommonArgs;
 use gittensor_miner_agent::clock::Clock;
-use gittensor_miner_agent::config::{self, ConfigFile, Settings};
 use gittensor_miner_agent::daemon::health::{Health, Notice, Notify};
 use gittensor_miner_agent::daemon::shutdown::{Shutdown, StopSwitch};
 use gittensor_miner_agent::daemon::state::{Loaded, State, StateFile};
 use gittensor_miner_agent::daemon::{Daemon, Parts, Reloaded, World};
 use gittensor_miner_agent::github::{PatValidator, PatVerdict};
 use gittensor_miner_agent::secrets::{Pat, PatSource};
+use gittensor_miner_agent::settings::{self, ConfigFile, Env, Flags, Settings};
 use gittensor_miner_agent::synapse::{PAT_BROADCAST, PAT_CHECK};
 use gittensor_miner_agent::transport::{CallError, Liveness, Provenance, Reply, SynapseCall, Target, Transport};
 use gittensor_miner_agent::validators::{DiscoverError, ValidatorSet};
@@ -209,7 +208,9 @@ impl Sim {
             None => v.checks += 1,
             Some(token) => {
                 if v.last_valid_for.as_deref() == Some(token) {
-                    problems.push(format!("validator {uid} was sent the PAT although its last answer was that it holds it, valid"));
+                    problems.push(format!(
+                        "validator {uid} was sent the PAT although its last answer was that it holds it, valid"
+                    ));
                 }
                 if v.broadcast_unanswered {
                     problems.push(format!("validator {uid} was sent the PAT twice with no answer in between"));
@@ -288,13 +289,19 @@ impl SimNet {
         v.last_valid_for = None;
         let body = match token {
             None => match &v.store {
-                None => json!({"has_pat": false, "pat_valid": false, "rejection_reason": "No PAT stored for this miner"}),
-                Some(_) if v.github_down => json!({"has_pat": true, "pat_valid": null, "rejection_reason": "GitHub unreachable"}),
+                None => {
+                    json!({"has_pat": false, "pat_valid": false, "rejection_reason": "No PAT stored for this miner"})
+                }
+                Some(_) if v.github_down => {
+                    json!({"has_pat": true, "pat_valid": null, "rejection_reason": "GitHub unreachable"})
+                }
                 Some(held) if github_valid.contains(held) => {
                     v.last_valid_for = Some(held.clone());
                     json!({"has_pat": true, "pat_valid": true})
                 }
-                Some(_) => json!({"has_pat": true, "pat_valid": false, "rejection_reason": "PAT invalid: Bad credentials"}),
+                Some(_) => {
+                    json!({"has_pat": true, "pat_valid": false, "rejection_reason": "PAT invalid: Bad credentials"})
+                }
             },
             Some(token) => {
                 v.broadcast_unanswered = false;
@@ -403,7 +410,12 @@ impl World for SimWorld {
                 .validators
                 .iter()
                 .filter(|v| v.on_chain)
-                .map(|v| Target { uid: v.uid, hotkey: v.hotkey.clone(), ip: "127.0.0.1".parse().unwrap(), port: v.port })
+                .map(|v| Target {
+                    uid: v.uid,
+                    hotkey: v.hotkey.clone(),
+                    ip: "127.0.0.1".parse().unwrap(),
+                    port: v.port,
+                })
                 .collect();
             Ok(ValidatorSet { eligible, skipped: vec![], source: "simulated chain".into() })
         }
@@ -485,11 +497,17 @@ fn check_health(sim: &mut Sim, heard: &Heard, ended: Instant) {
     for (at, notice) in heard.iter() {
         match notice {
             Notice::Stopping => stopping = true,
-            Notice::Ready { .. } if stopping => sim.violations.push(format!("{}: READY=1 after STOPPING=1", sim.when(*at))),
+            Notice::Ready { .. } if stopping => {
+                sim.violations.push(format!("{}: READY=1 after STOPPING=1", sim.when(*at)))
+            }
             Notice::Watchdog => {
                 if let Some(last) = last_ping {
                     if *at - last > WATCHDOG / 2 + Duration::from_secs(1) {
-                        sim.violations.push(format!("{}: the loop went {:?} without a watchdog ping", sim.when(*at), *at - last));
+                        sim.violations.push(format!(
+                            "{}: the loop went {:?} without a watchdog ping",
+                            sim.when(*at),
+                            *at - last
+                        ));
                     }
                 }
                 last_ping = Some(*at);
@@ -499,7 +517,11 @@ fn check_health(sim: &mut Sim, heard: &Heard, ended: Instant) {
     }
     if let Some(last) = last_ping {
         if ended - last > WATCHDOG / 2 + Duration::from_secs(1) {
-            sim.violations.push(format!("{}: no watchdog ping for {:?} before the agent ended", sim.when(ended), ended - last));
+            sim.violations.push(format!(
+                "{}: no watchdog ping for {:?} before the agent ended",
+                sim.when(ended),
+                ended - last
+            ));
         }
     } else {
         sim.violations.push(format!("{}: an agent life without a single watchdog ping", sim.when(ended)));
@@ -528,39 +550,60 @@ fn schedule(seed: u64) -> Vec<(u64, Fault)> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let mut faults = Vec::new();
     let month = DAYS * DAY;
-    let mut every = |rng: &mut StdRng, mean: u64, mut place: Box<dyn FnMut(&mut StdRng, u64, &mut Vec<(u64, Fault)>)>| {
-        let mut t = rng.random_range(0..mean);
-        while t < month {
-            place(rng, t, &mut faults);
-            t += mean / 2 + rng.random_range(0..mean);
-        }
-    };
+    let mut every =
+        |rng: &mut StdRng, mean: u64, mut place: Box<dyn FnMut(&mut StdRng, u64, &mut Vec<(u64, Fault)>)>| {
+            let mut t = rng.random_range(0..mean);
+            while t < month {
+                place(rng, t, &mut faults);
+                t += mean / 2 + rng.random_range(0..mean);
+            }
+        };
     for uid in 0..VALIDATORS {
         // Restarts that lose the store, every few days; down 10 s to 5 min.
-        every(&mut rng, 3 * DAY, Box::new(move |rng, t, f| {
-            f.push((t, Fault::Down { uid, lose_store: true }));
-            f.push((t + rng.random_range(10..300), Fault::Up { uid }));
-        }));
+        every(
+            &mut rng,
+            3 * DAY,
+            Box::new(move |rng, t, f| {
+                f.push((t, Fault::Down { uid, lose_store: true }));
+                f.push((t + rng.random_range(10..300), Fault::Up { uid }));
+            }),
+        );
         // Restarts that keep it.
-        every(&mut rng, 2 * DAY, Box::new(move |rng, t, f| {
-            f.push((t, Fault::Down { uid, lose_store: false }));
-            f.push((t + rng.random_range(5..60), Fault::Up { uid }));
-        }));
+        every(
+            &mut rng,
+            2 * DAY,
+            Box::new(move |rng, t, f| {
+                f.push((t, Fault::Down { uid, lose_store: false }));
+                f.push((t + rng.random_range(5..60), Fault::Up { uid }));
+            }),
+        );
         // Hangs: TCP accepted, nothing answered, 1 to 30 minutes.
-        every(&mut rng, 5 * DAY, Box::new(move |rng, t, f| {
-            f.push((t, Fault::Hang { uid, on: true }));
-            f.push((t + rng.random_range(60..1800), Fault::Hang { uid, on: false }));
-        }));
+        every(
+            &mut rng,
+            5 * DAY,
+            Box::new(move |rng, t, f| {
+                f.push((t, Fault::Hang { uid, on: true }));
+                f.push((t + rng.random_range(60..1800), Fault::Hang { uid, on: false }));
+            }),
+        );
         // Slow answers (its own GitHub look-ups retrying), 1 to 6 hours.
-        every(&mut rng, 4 * DAY, Box::new(move |rng, t, f| {
-            f.push((t, Fault::Slow { uid, on: true }));
-            f.push((t + rng.random_range(HOUR..6 * HOUR), Fault::Slow { uid, on: false }));
-        }));
+        every(
+            &mut rng,
+            4 * DAY,
+            Box::new(move |rng, t, f| {
+                f.push((t, Fault::Slow { uid, on: true }));
+                f.push((t + rng.random_range(HOUR..6 * HOUR), Fault::Slow { uid, on: false }));
+            }),
+        );
         // GitHub unreachable from the validator, 1 to 5 hours.
-        every(&mut rng, 6 * DAY, Box::new(move |rng, t, f| {
-            f.push((t, Fault::GithubDown { uid, on: true }));
-            f.push((t + rng.random_range(HOUR..5 * HOUR), Fault::GithubDown { uid, on: false }));
-        }));
+        every(
+            &mut rng,
+            6 * DAY,
+            Box::new(move |rng, t, f| {
+                f.push((t, Fault::GithubDown { uid, on: true }));
+                f.push((t + rng.random_range(HOUR..5 * HOUR), Fault::GithubDown { uid, on: false }));
+            }),
+        );
     }
     for uid in [3, 11, 16] {
         faults.push((rng.random_range(0..month), Fault::Move { uid }));
@@ -602,14 +645,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
     let seed: u64 = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(74);
     eprintln!("simulation seed {seed} (SIM_SEED={seed} reproduces this run)");
-    let settings = config::resolve(None, ConfigFile::default(), &CommonArgs::default()).unwrap();
+    let settings = settings::resolve(None, ConfigFile::default(), &Flags::default(), &Env::default()).unwrap();
     let liveness = settings.daemon.liveness_interval;
     let check_timeout = settings.check_timeout;
-    let dir = tempfile::Builder::new()
-        .prefix("gma-sim")
-        .tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .unwrap();
+    let dir =
+        tempfile::Builder::new().prefix("gma-sim").tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
 
     let started = Instant::now();
     let validators = (0..VALIDATORS + LATE_JOINERS)
@@ -749,10 +789,8 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
     assert!(running.heard.0.lock().unwrap().iter().any(|(_, n)| *n == Notice::Stopping));
 
     // The figures.
-    let (able, covered) = s
-        .validators
-        .iter()
-        .fold((Duration::ZERO, Duration::ZERO), |(a, c), v| (a + v.able_time, c + v.covered_time));
+    let (able, covered) =
+        s.validators.iter().fold((Duration::ZERO, Duration::ZERO), |(a, c), v| (a + v.able_time, c + v.covered_time));
     let coverage = 100.0 * covered.as_secs_f64() / able.as_secs_f64();
     let mut by_cause: BTreeMap<(Cause, Option<&str>), Vec<Duration>> = BTreeMap::new();
     for (duration, cause, trouble) in &s.figures.repairs {
@@ -794,5 +832,8 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
     assert!(coverage >= 99.9, "seed {seed}: covered {coverage:.3}% of the time validators could hold the PAT");
     let goal = liveness + check_timeout;
     let worst = restarts.last().copied().unwrap_or_default();
-    assert!(worst <= goal, "seed {seed}: a repair after a restart took {worst:?}, over liveness + check timeout {goal:?}");
+    assert!(
+        worst <= goal,
+        "seed {seed}: a repair after a restart took {worst:?}, over liveness + check timeout {goal:?}"
+    );
 }

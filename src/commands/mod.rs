@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, CommonArgs};
-use crate::config::{self, Settings};
+use crate::cli::{Cli, Command};
 use crate::exit;
 use crate::report;
 use crate::secrets::{self, Pat, PatSource};
+use crate::settings::{self, Flags, Settings};
 use crate::transport::axon_v10::Dendrite;
 use crate::validators::{self, ValidatorSet};
 use crate::wallet::Hotkey;
@@ -57,8 +57,8 @@ pub(crate) struct Prepared {
     pub validators: ValidatorSet,
 }
 
-pub(crate) async fn prepare(common: &CommonArgs) -> anyhow::Result<Prepared> {
-    let settings = config::load(common)?;
+pub(crate) async fn prepare(flags: &Flags) -> anyhow::Result<Prepared> {
+    let settings = settings::load(flags)?;
     let hotkey = Hotkey::load(&settings.hotkey_file)?;
     tracing::debug!(hotkey = hotkey.ss58(), wallet = %settings.wallet_label, "hotkey loaded");
     let validators = validators::discover(&settings, hotkey.ss58()).await?;

@@ -8,11 +8,11 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::cli::{CommonArgs, PatCommand};
-use crate::config;
 use crate::exit;
 use crate::github::{GitHub, PatVerdict};
 use crate::report;
 use crate::secrets::{self, Pat, PatKeyring};
+use crate::settings;
 
 pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
     match command {
@@ -40,13 +40,13 @@ fn read_pat(from_stdin: bool) -> anyhow::Result<Pat> {
 }
 
 async fn open_keyring(common: &CommonArgs) -> anyhow::Result<PatKeyring> {
-    let settings = config::load(common)?;
+    let settings = settings::load(&common.flags())?;
     let (store, account) = (settings.pat_store, settings.pat_account);
     Ok(tokio::task::spawn_blocking(move || PatKeyring::open(store, &account)).await??)
 }
 
 async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow::Result<u8> {
-    let settings = config::load(common)?;
+    let settings = settings::load(&common.flags())?;
     let pat = read_pat(from_stdin)?;
     let github = GitHub::new(&settings.github_api_url)?;
     let (login, expires) = match github.validate(&pat).await {
@@ -77,7 +77,7 @@ async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow
 }
 
 async fn status(common: &CommonArgs, json: bool, for_service: bool) -> anyhow::Result<u8> {
-    let settings = config::load(common)?;
+    let settings = settings::load(&common.flags())?;
     let (pat, source) = if for_service {
         tokio::task::spawn_blocking(secrets::read_service_credential).await??.ok_or_else(|| {
             anyhow::anyhow!("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`")

@@ -17,13 +17,13 @@ use crate::github::{GitHub, PatStanding, PatVerdict};
 use crate::reconcile::core::{Core, Finish, Happening, Knobs};
 use crate::reconcile::tracker::{Change, Tracker};
 use crate::report::{self, PostOutcome};
+use crate::settings::Flags;
 use crate::synapse::{CheckAnswer, CheckStatus};
 use crate::transport::Target;
 
 pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
-    let mut common = args.common.clone();
-    common.retry_budget_secs = args.retry_budget;
-    let prepared = super::prepare(&common).await?;
+    let flags = Flags { retry_budget_secs: args.retry_budget, ..args.common.flags() };
+    let prepared = super::prepare(&flags).await?;
     let (settings, validators) = (&prepared.settings, &prepared.validators);
 
     let (pat, source) = super::load_pat(settings).await?;
@@ -99,7 +99,8 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     let rows: Vec<(Target, PostOutcome)> = targets
         .iter()
         .map(|target| {
-            let outcome = outcomes.remove(&target.uid).unwrap_or_else(|| unanswered(settings.post_budget.as_secs_f64()));
+            let outcome =
+                outcomes.remove(&target.uid).unwrap_or_else(|| unanswered(settings.post_budget.as_secs_f64()));
             (target.clone(), outcome)
         })
         .collect();

@@ -9,24 +9,23 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use crate::cli::{CommonArgs, RunArgs};
+use crate::cli::RunArgs;
 use crate::clock::Clock;
-use crate::config::{self, Settings};
 use crate::daemon::health::Health;
 use crate::daemon::shutdown;
 use crate::daemon::state::{Loaded, State, StateFile};
 use crate::daemon::{Daemon, Parts, Reloaded, World};
 use crate::exit;
 use crate::github::GitHub;
+use crate::settings::{self, Flags, Settings};
 use crate::transport::axon_v10::Dendrite;
 use crate::validators::{self, DiscoverError, ValidatorSet};
 use crate::wallet::Hotkey;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let mut common = args.common.clone();
-    common.state_dir = args.state_dir.clone();
+    let flags = Flags { state_dir: args.state_dir.clone(), ..args.common.flags() };
     let (mut shutdown, reloads) = shutdown::from_signals().context("cannot install the signal handlers")?;
-    let parts = match shutdown.race(start(common)).await {
+    let parts = match shutdown.race(start(flags)).await {
         Err(why) => {
             Health::from_env().stopping();
             tracing::info!(signal = why, "stopping ({why}) during start-up");
@@ -44,7 +43,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
 /// The chain and the config files, as the daemon sees them.
 struct RealWorld {
-    args: CommonArgs,
+    flags: Flags,
     miner_hotkey: String,
 }
 
@@ -55,7 +54,7 @@ impl World for RealWorld {
     }
 
     fn reload(&self, current: &Settings) -> BoxFuture<'static, Reloaded> {
-        let loaded = config::load(&self.args).map_err(|e| e.to_string());
+        let loaded = settings::load(&self.flags).map_err(|e| e.to_string());
         let pat_settings = loaded.as_ref().unwrap_or(current).clone();
         async move {
             let pat = super::load_pat(&pat_settings).await.map_err(|e| format!("{e:#}"));
@@ -65,10 +64,10 @@ impl World for RealWorld {
     }
 }
 
-async fn start(common: CommonArgs) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld>> {
-    let settings = config::load(&common)?;
+async fn start(flags: Flags) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld>> {
+    let settings = settings::load(&flags)?;
+    let service = settings::Env::capture().service;
     let hotkey = Hotkey::load(&settings.hotkey_file).map_err(|e| {
-        let service = std::env::var_os("GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL").is_some();
         let hint = if service {
             " (for the service: sudo install -m 0600 <your hotkey file> /etc/gittensor-miner-agent/hotkey)"
         } else {
@@ -106,7 +105,7 @@ async fn start(common: CommonArgs) -> anyhow::Result<Parts<Dendrite, GitHub, Rea
     let transport = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;
     let github = GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
     Ok(Parts {
-        world: Arc::new(RealWorld { args: common, miner_hotkey }),
+        world: Arc::new(RealWorld { flags, miner_hotkey }),
         settings,
         transport: Arc::new(transport),
         github: Arc::new(github),

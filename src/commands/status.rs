@@ -6,18 +6,18 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use serde_json::json;
 
-use crate::cli::{CommonArgs, StatusArgs};
-use crate::config;
-use crate::exit;
+use crate::cli::StatusArgs;
 use crate::clock::{ago, clock_utc, Clock};
 use crate::daemon::state::StateFile;
+use crate::exit;
 use crate::github::PatStanding;
 use crate::reconcile::tracker::Coverage;
 use crate::report::{self, short_hotkey};
+use crate::settings::{self, Flags};
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
-    let common = CommonArgs { config: args.config.clone(), state_dir: args.state_dir.clone(), ..Default::default() };
-    let settings = config::load(&common)?;
+    let flags = Flags { config: args.config.clone(), state_dir: args.state_dir.clone(), ..Flags::default() };
+    let settings = settings::load(&flags)?;
     let file = StateFile::in_dir(&settings.daemon.state_dir);
     let state = file.read().with_context(|| {
         format!("cannot read {}: is the agent running (`systemctl status gittensor-miner-agent`), and are you in its group?", file.path().display())

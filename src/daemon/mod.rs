@@ -17,13 +17,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::clock::{self, Clock};
-use crate::config::Settings;
 use crate::github::{PatStanding, PatValidator, PatVerdict};
 use crate::reconcile::core::{Core, Happening, Knobs};
 use crate::reconcile::pipeline::Outcome;
 use crate::reconcile::policy::Alert;
 use crate::reconcile::tracker::{Change, Coverage, Summary};
 use crate::secrets::{Pat, PatSource};
+use crate::settings::Settings;
 use crate::transport::Transport;
 use crate::validators::{DiscoverError, ValidatorSet};
 use health::Health;
@@ -241,7 +241,9 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     self.cron = Some(cron);
                     self.next_sweep_ms = None;
                 }
-                Err(e) => tracing::error!(cron = %expression, error = %e, "cannot schedule sweeps with the cron expression {expression:?} ({e}); sweeping every daemon.sweep_interval_secs instead"),
+                Err(e) => {
+                    tracing::error!(cron = %expression, error = %e, "cannot schedule sweeps with the cron expression {expression:?} ({e}); sweeping every daemon.sweep_interval_secs instead")
+                }
             }
         }
         if self.cron.is_none() && self.next_sweep_ms.is_none_or(|at| at <= now) {
@@ -809,14 +811,18 @@ mod tests {
     fn the_status_line_says_what_matters() {
         let s = Summary { eligible: 3, covered: 2, failing: 1, ..Default::default() };
         assert_eq!(view(s).render(), "covered 2/3 validators · 1 not answering · next sweep 00:00 UTC");
-        let rejected = StatusView { pat: PatStanding::Rejected, ..view(Summary { eligible: 3, pending_broadcast: 3, ..Default::default() }) };
+        let rejected = StatusView {
+            pat: PatStanding::Rejected,
+            ..view(Summary { eligible: 3, pending_broadcast: 3, ..Default::default() })
+        };
         assert_eq!(
             rejected.render(),
             "covered 0/3 validators · PAT REJECTED by GitHub: nothing is sent until a new PAT is stored · next sweep 00:00 UTC"
         );
         let starting = StatusView { chain_error: Some("connection refused"), ..view(Summary::default()) };
         assert_eq!(starting.render(), "cannot read the validator set: connection refused");
-        let reload = StatusView { reload_error: Some("bad"), ..view(Summary { eligible: 1, covered: 1, ..Default::default() }) };
+        let reload =
+            StatusView { reload_error: Some("bad"), ..view(Summary { eligible: 1, covered: 1, ..Default::default() }) };
         assert!(reload.render().contains("last reload FAILED"), "{}", reload.render());
     }
 }

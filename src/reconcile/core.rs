@@ -41,7 +41,7 @@ pub struct Knobs {
 }
 
 impl Knobs {
-    pub fn new(settings: &crate::config::Settings) -> Self {
+    pub fn new(settings: &crate::settings::Settings) -> Self {
         let mut backoff: Backoff = settings.retry;
         // A retry never waits longer than a sweep would.
         backoff.cap = backoff.cap.min(settings.daemon.sweep_interval);
@@ -58,11 +58,22 @@ impl Knobs {
 /// What happened, for the caller to log or report.
 #[derive(Debug)]
 pub enum Happening {
-    Checked { target: Target, answer: CheckAnswer },
+    Checked {
+        target: Target,
+        answer: CheckAnswer,
+    },
     /// The PAT is on its way to this validator.
-    Sending { target: Target },
-    Broadcast { target: Target, answer: BroadcastAnswer },
-    Probed { target: Target, liveness: Liveness },
+    Sending {
+        target: Target,
+    },
+    Broadcast {
+        target: Target,
+        answer: BroadcastAnswer,
+    },
+    Probed {
+        target: Target,
+        liveness: Liveness,
+    },
     Change(Change),
     /// GitHub's verdict on the current PAT.
     Verdict(PatVerdict),
@@ -101,7 +112,15 @@ pub struct Core<T, G> {
 }
 
 impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
-    pub fn new(tracker: Tracker, transport: Arc<T>, github: Arc<G>, pat: Pat, knobs: Knobs, clock: Clock, seed: u64) -> Self {
+    pub fn new(
+        tracker: Tracker,
+        transport: Arc<T>,
+        github: Arc<G>,
+        pat: Pat,
+        knobs: Knobs,
+        clock: Clock,
+        seed: u64,
+    ) -> Self {
         Core {
             tracker,
             transport,

@@ -21,11 +21,24 @@ const SLACK: Duration = Duration::from_millis(500);
 /// What a finished step reports.
 #[derive(Debug)]
 pub enum Outcome {
-    Checked { target: Target, answer: CheckAnswer },
+    Checked {
+        target: Target,
+        answer: CheckAnswer,
+    },
     /// `generation` names the PAT that was sent (it may have changed since).
-    Broadcast { target: Target, answer: BroadcastAnswer, generation: u64 },
-    Liveness { target: Target, liveness: Liveness },
-    Verdict { verdict: PatVerdict, generation: u64 },
+    Broadcast {
+        target: Target,
+        answer: BroadcastAnswer,
+        generation: u64,
+    },
+    Liveness {
+        target: Target,
+        liveness: Liveness,
+    },
+    Verdict {
+        verdict: PatVerdict,
+        generation: u64,
+    },
 }
 
 /// A step, with the latest moment it may finish.

@@ -726,7 +726,8 @@ mod tests {
         let mut t = tracker(1);
         checked(&mut t, 0, CheckStatus::NoPat, 0);
         t.take_due(0, 1);
-        let (_, changes) = t.record_broadcast(&target(0), &broadcast(BroadcastStatus::IdentityLocked), &schedule(), 1, 0.5);
+        let (_, changes) =
+            t.record_broadcast(&target(0), &broadcast(BroadcastStatus::IdentityLocked), &schedule(), 1, 0.5);
         assert!(changes.contains(&Change::Alert { uid: 0, alert: Alert::IdentityLocked }));
         // Still missing later: no broadcast while held, and asked only once a sweep.
         let due = t.validators[&0].next_check_ms;
@@ -808,7 +809,10 @@ mod tests {
         assert_eq!(t.record_liveness(&target(0), &Liveness::Unreachable, 5), [Change::WentAway { uid: 0 }]);
         assert!(t.record_liveness(&target(0), &Liveness::Unreachable, 6).is_empty(), "one line per change");
         assert_eq!(t.summary().unreachable, 1);
-        assert_eq!(t.record_liveness(&target(0), &Liveness::Alive { instance: None }, 7), [Change::CameBack { uid: 0 }]);
+        assert_eq!(
+            t.record_liveness(&target(0), &Liveness::Alive { instance: None }, 7),
+            [Change::CameBack { uid: 0 }]
+        );
         assert_eq!(uids(&t.take_due(7, 10)), [(0, Work::Check)]);
     }
 

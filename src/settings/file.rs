@@ -1,0 +1,103 @@
+//! The configuration file's shape: every key optional, unknown keys refused (a typo must
+//! not be silently ignored). Resolution into [`super::Settings`] happens in `super`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::secrets::KeyringStore;
+
+/// The file's shape. Every key is optional; unknown keys are errors (typos must not be
+/// silently ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub network: Option<String>,
+    pub rpc_url: Option<OneOrMany>,
+    pub netuid: Option<u16>,
+    pub wallet: Option<String>,
+    pub hotkey: Option<String>,
+    pub wallets_dir: Option<String>,
+    pub hotkey_file: Option<String>,
+    pub min_vtrust: Option<f64>,
+    pub min_stake: Option<f64>,
+    pub check_timeout_secs: Option<f64>,
+    pub broadcast_timeout_secs: Option<f64>,
+    pub max_concurrency: Option<usize>,
+    pub chain_connect_timeout_secs: Option<f64>,
+    pub chain_call_timeout_secs: Option<f64>,
+    pub github_api_url: Option<String>,
+    pub pat: Option<PatSection>,
+    pub retry: Option<RetrySection>,
+    pub daemon: Option<DaemonSection>,
+    pub validators: Option<Vec<StaticValidator>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSection {
+    pub state_dir: Option<String>,
+    pub sweep_interval_secs: Option<f64>,
+    pub sweep_jitter_secs: Option<f64>,
+    pub sweep_cron: Option<String>,
+    pub sweep_spread_secs: Option<f64>,
+    pub liveness_interval_secs: Option<f64>,
+    pub chain_refresh_secs: Option<f64>,
+    pub pat_check_interval_secs: Option<f64>,
+    pub expiry_warning_days: Option<u32>,
+}
+
+/// `rpc_url = "wss://…"` or `rpc_url = ["wss://a…", "wss://b…"]` (tried in order).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(super) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatSection {
+    pub store: Option<KeyringStore>,
+    pub account: Option<String>,
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    pub base_secs: Option<f64>,
+    pub factor: Option<f64>,
+    pub max_secs: Option<f64>,
+    pub post_budget_secs: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticValidator {
+    pub uid: u16,
+    pub hotkey: String,
+    pub ip: String,
+    pub port: u16,
+}
+
+pub fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
+    parse(path, &text)
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+    toml::from_str(text)
+        .map_err(|e| ConfigError::Parse { path: path.to_owned(), detail: e.to_string().trim_end().to_owned() })
+}

@@ -1,0 +1,645 @@
+//! Settings: the configuration file, the command-line flags and a snapshot of the
+//! environment, resolved once into [`Settings`]; nothing deeper reads any of them again.
+//! One function per concern below; every error names where the bad value came from (the
+//! flag, or the file and key) and the fix.
+
+mod env;
+mod file;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::reconcile::backoff::Backoff;
+use crate::secrets::KeyringStore;
+use crate::transport::Target;
+use crate::wallet;
+pub use env::Env;
+pub use file::{parse, read_file, ConfigFile, StaticValidator};
+
+/// Where the packaged service reads its configuration.
+pub const SYSTEM_CONFIG: &str = "/etc/gittensor-miner-agent/config.toml";
+/// Environment variable naming a config file (below `--config`, above the default paths).
+pub const CONFIG_ENV: &str = "GITTENSOR_MINER_AGENT_CONFIG";
+/// Where the service keeps state unless the config says otherwise.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/gittensor-miner-agent";
+
+pub const FINNEY: &str = "wss://entrypoint-finney.opentensor.ai:443";
+pub const TESTNET: &str = "wss://test.finney.opentensor.ai:443";
+pub const LOCAL: &str = "ws://127.0.0.1:9944";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}; check the path given to --config (or {CONFIG_ENV})")]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {detail}\nEvery key is listed with a comment in config.example.toml.")]
+    Parse { path: PathBuf, detail: String },
+    #[error("{origin}: `{key}` {problem}; {fix}")]
+    Invalid { origin: String, key: String, problem: String, fix: String },
+}
+
+/// What the command line says, whichever command: values here win over the file. Built
+/// by the commands from their clap arguments, so nothing here knows about clap.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub wallet: Option<String>,
+    pub hotkey: Option<String>,
+    pub wallets_dir: Option<String>,
+    pub hotkey_file: Option<String>,
+    pub network: Option<String>,
+    pub rpc_url: Option<String>,
+    pub netuid: Option<u16>,
+    pub min_vtrust: Option<f64>,
+    pub min_stake: Option<f64>,
+    pub github_api_url: Option<String>,
+    /// `post --retry-budget`.
+    pub retry_budget_secs: Option<f64>,
+    /// `run --state-dir`, `status --state-dir`.
+    pub state_dir: Option<String>,
+}
+
+/// The chain to read validators from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    /// `finney`, `test`, `local`, or `custom`.
+    pub network: String,
+    /// Tried in order; the next one when one fails.
+    pub endpoints: Vec<String>,
+    pub connect_timeout: Duration,
+    pub call_timeout: Duration,
+}
+
+/// Everything a command needs, resolved and validated once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_file: Option<PathBuf>,
+    pub chain: Chain,
+    pub netuid: u16,
+    /// `wallet/hotkey` as the operator named them, for messages.
+    pub wallet_label: String,
+    pub hotkey_file: PathBuf,
+    /// The hotkey is the systemd service's credential copy.
+    pub hotkey_from_service: bool,
+    pub min_vtrust: f64,
+    pub min_stake: f64,
+    pub check_timeout: Duration,
+    pub broadcast_timeout: Duration,
+    pub max_concurrency: usize,
+    pub github_api_url: String,
+    pub pat_store: KeyringStore,
+    pub pat_account: String,
+    /// Name of the systemd credential holding the PAT (`$CREDENTIALS_DIRECTORY/<name>`).
+    pub pat_credential: String,
+    pub retry: Backoff,
+    /// How long `post` may take at most.
+    pub post_budget: Duration,
+    /// Validators to use instead of the chain.
+    pub static_validators: Option<Vec<Target>>,
+    pub daemon: Daemon,
+}
+
+/// The `run` loop's schedule and where it keeps its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Daemon {
+    pub state_dir: PathBuf,
+    pub sweep_interval: Duration,
+    pub sweep_jitter: Duration,
+    /// A cron expression (with seconds) that replaces the interval.
+    pub sweep_cron: Option<String>,
+    pub sweep_spread: Duration,
+    pub liveness_interval: Duration,
+    pub chain_refresh: Duration,
+    pub pat_check_interval: Duration,
+    pub expiry_warning_days: u32,
+}
+
+/// Which file to read: `--config`, then `$GITTENSOR_MINER_AGENT_CONFIG`, then the user's
+/// `~/.config/gittensor-miner-agent/config.toml`, then `/etc/…`. `None`: defaults only.
+pub fn locate(explicit: Option<&Path>, env: &Env) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_owned());
+    }
+    if let Some(path) = &env.config_file {
+        return Some(path.clone());
+    }
+    let user = env.user_config_dir().map(|dir| dir.join("gittensor-miner-agent").join("config.toml"));
+    [user, Some(PathBuf::from(SYSTEM_CONFIG))].into_iter().flatten().find(|p| p.is_file())
+}
+
+/// Loads the located file (if any) and applies the flags on top, with the process's
+/// environment as it is now.
+pub fn load(flags: &Flags) -> Result<Settings, ConfigError> {
+    let env = Env::capture();
+    let path = locate(flags.config.as_deref(), &env);
+    let file = match &path {
+        Some(p) => read_file(p)?,
+        None => ConfigFile::default(),
+    };
+    resolve(path, file, flags, &env)
+}
+
+/// Where a value came from, for error messages.
+struct Origins {
+    file: String,
+}
+
+impl Origins {
+    fn of(&self, flag_given: bool, flag: &str) -> String {
+        if flag_given {
+            format!("command-line flag --{flag}")
+        } else {
+            self.file.clone()
+        }
+    }
+
+    fn invalid(&self, origin: String, key: &str, problem: String, fix: &str) -> ConfigError {
+        ConfigError::Invalid { origin, key: key.to_owned(), problem, fix: fix.to_owned() }
+    }
+
+    fn in_file(&self, key: &str, problem: String, fix: &str) -> ConfigError {
+        self.invalid(self.file.clone(), key, problem, fix)
+    }
+
+    /// A number of seconds in (0, max], from the file or, when given, a flag.
+    fn seconds(
+        &self,
+        key: &str,
+        flag: Option<(&str, f64)>,
+        value: Option<f64>,
+        default: f64,
+        max: f64,
+    ) -> Result<Duration, ConfigError> {
+        let (origin, v) = match flag {
+            Some((flag, v)) => (format!("command-line flag --{flag}"), v),
+            None => (self.file.clone(), value.unwrap_or(default)),
+        };
+        if !(v.is_finite() && v > 0.0 && v <= max) {
+            return Err(self.invalid(
+                origin,
+                key,
+                format!("is {v}"),
+                &format!("use a number of seconds above 0 and at most {max}"),
+            ));
+        }
+        Ok(Duration::from_secs_f64(v))
+    }
+
+    /// Like [`Origins::seconds`], where 0 means "off".
+    fn seconds_or_off(&self, key: &str, value: Option<f64>, default: f64, max: f64) -> Result<Duration, ConfigError> {
+        match value {
+            Some(v) if v == 0.0 => Ok(Duration::ZERO),
+            other => self.seconds(key, None, other, default, max),
+        }
+    }
+}
+
+/// Merges file, flags and environment (flags win) and validates every value.
+pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env) -> Result<Settings, ConfigError> {
+    let origins = Origins {
+        file: match &path {
+            Some(p) => format!("config file {}", p.display()),
+            None => "built-in defaults".to_owned(),
+        },
+    };
+    let chain = chain(&origins, &file, flags)?;
+    let (wallet_label, hotkey_file, hotkey_from_service) = hotkey(&origins, &file, flags, env)?;
+    let (min_vtrust, min_stake) = thresholds(&origins, &file, flags)?;
+    let check_timeout = origins.seconds("check_timeout_secs", None, file.check_timeout_secs, 15.0, 600.0)?;
+    let broadcast_timeout =
+        origins.seconds("broadcast_timeout_secs", None, file.broadcast_timeout_secs, 30.0, 600.0)?;
+    let max_concurrency = file.max_concurrency.unwrap_or(256);
+    if !(1..=1024).contains(&max_concurrency) {
+        return Err(origins.in_file(
+            "max_concurrency",
+            format!("is {max_concurrency}"),
+            "use a number from 1 to 1024 (default 256)",
+        ));
+    }
+    let github_api_url = github_api_url(&origins, &file, flags)?;
+    let (pat_store, pat_account, pat_credential) = pat(&origins, &file)?;
+    let (retry, post_budget) = retry(&origins, &file, flags)?;
+    let daemon = daemon(&origins, &file, flags, env)?;
+    let static_validators = match file.validators {
+        None => None,
+        Some(list) => Some(static_targets(&origins.file, list)?),
+    };
+    Ok(Settings {
+        config_file: path,
+        chain,
+        netuid: flags.netuid.or(file.netuid).unwrap_or(74),
+        wallet_label,
+        hotkey_file,
+        hotkey_from_service,
+        min_vtrust,
+        min_stake,
+        check_timeout,
+        broadcast_timeout,
+        max_concurrency,
+        github_api_url,
+        pat_store,
+        pat_account,
+        pat_credential,
+        retry,
+        post_budget,
+        static_validators,
+        daemon,
+    })
+}
+
+/// `--rpc-url`, then `--network`, then the file's `rpc_url` list, then its `network`.
+fn chain(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<Chain, ConfigError> {
+    let (values, from_flag, key) = if let Some(url) = &flags.rpc_url {
+        (vec![url.clone()], true, "rpc_url")
+    } else if let Some(network) = &flags.network {
+        (vec![network.clone()], true, "network")
+    } else if let Some(urls) = file.rpc_url.clone() {
+        (urls.into_vec(), false, "rpc_url")
+    } else {
+        (vec![file.network.clone().unwrap_or_else(|| "finney".into())], false, "network")
+    };
+    let flag = key.replace('_', "-");
+    if values.is_empty() {
+        return Err(origins.invalid(
+            origins.of(from_flag, &flag),
+            key,
+            "is an empty list".into(),
+            "give at least one ws:// or wss:// URL",
+        ));
+    }
+    let mut endpoints = Vec::with_capacity(values.len());
+    let mut network = "custom".to_owned();
+    for value in &values {
+        let (name, endpoint) = resolve_chain(value).ok_or_else(|| {
+            origins.invalid(
+                origins.of(from_flag, &flag),
+                key,
+                format!("is {value:?}"),
+                "use `finney`, `test`, `local`, or a ws:// or wss:// URL",
+            )
+        })?;
+        network = name;
+        endpoints.push(endpoint);
+    }
+    Ok(Chain {
+        network: if endpoints.len() == 1 { network } else { "custom".into() },
+        endpoints,
+        connect_timeout: origins.seconds(
+            "chain_connect_timeout_secs",
+            None,
+            file.chain_connect_timeout_secs,
+            10.0,
+            600.0,
+        )?,
+        call_timeout: origins.seconds("chain_call_timeout_secs", None, file.chain_call_timeout_secs, 30.0, 600.0)?,
+    })
+}
+
+/// Which hotkey file: `--hotkey-file`, the service's credential, the file's
+/// `hotkey_file`, then the wallet layout `<wallets_dir>/<wallet>/hotkeys/<hotkey>`.
+fn hotkey(
+    origins: &Origins,
+    file: &ConfigFile,
+    flags: &Flags,
+    env: &Env,
+) -> Result<(String, PathBuf, bool), ConfigError> {
+    let wallet_name = flags.wallet.clone().or(file.wallet.clone()).unwrap_or_else(|| "default".into());
+    let hotkey_name = flags.hotkey.clone().or(file.hotkey.clone()).unwrap_or_else(|| "default".into());
+    for (name, value, flag_given) in
+        [("wallet", &wallet_name, flags.wallet.is_some()), ("hotkey", &hotkey_name, flags.hotkey.is_some())]
+    {
+        if value.is_empty() || value.contains('/') || value == ".." {
+            return Err(origins.invalid(
+                origins.of(flag_given, name),
+                name,
+                format!("is {value:?}"),
+                "give the bare name of the wallet or hotkey, not a path",
+            ));
+        }
+    }
+    let wallets_dir = env
+        .expand_tilde(flags.wallets_dir.as_deref().or(file.wallets_dir.as_deref()).unwrap_or("~/.bittensor/wallets"));
+    let (hotkey_file, from_service) =
+        match (flags.hotkey_file.as_deref(), &env.hotkey_credential, file.hotkey_file.as_deref()) {
+            (Some(explicit), _, _) => (env.expand_tilde(explicit), false),
+            (None, Some(credential), _) => (credential.clone(), true),
+            (None, None, Some(configured)) => (env.expand_tilde(configured), false),
+            (None, None, None) => (wallet::hotkey_path(&wallets_dir, &wallet_name, &hotkey_name), false),
+        };
+    Ok((format!("{wallet_name}/{hotkey_name}"), hotkey_file, from_service))
+}
+
+fn thresholds(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<(f64, f64), ConfigError> {
+    let min_vtrust = flags.min_vtrust.or(file.min_vtrust).unwrap_or(0.25);
+    if !(0.0..=1.0).contains(&min_vtrust) {
+        return Err(origins.invalid(
+            origins.of(flags.min_vtrust.is_some(), "min-vtrust"),
+            "min_vtrust",
+            format!("is {min_vtrust}"),
+            "use a number from 0 to 1 (default 0.25)",
+        ));
+    }
+    let min_stake = flags.min_stake.or(file.min_stake).unwrap_or(15_000.0);
+    if !(min_stake.is_finite() && min_stake >= 0.0) {
+        return Err(origins.invalid(
+            origins.of(flags.min_stake.is_some(), "min-stake"),
+            "min_stake",
+            format!("is {min_stake}"),
+            "use a non-negative amount of α (default 15000)",
+        ));
+    }
+    Ok((min_vtrust, min_stake))
+}
+
+fn github_api_url(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<String, ConfigError> {
+    let url = flags
+        .github_api_url
+        .clone()
+        .or(file.github_api_url.clone())
+        .unwrap_or_else(|| "https://api.github.com".into())
+        .trim_end_matches('/')
+        .to_owned();
+    if reqwest::Url::parse(&url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+        return Err(origins.invalid(
+            origins.of(flags.github_api_url.is_some(), "github-api-url"),
+            "github_api_url",
+            format!("is {url:?}"),
+            "use an http(s) URL such as https://api.github.com",
+        ));
+    }
+    Ok(url)
+}
+
+fn pat(origins: &Origins, file: &ConfigFile) -> Result<(KeyringStore, String, String), ConfigError> {
+    let pat = file.pat.as_ref();
+    let store = pat.and_then(|p| p.store).unwrap_or(KeyringStore::Auto);
+    let account = pat.and_then(|p| p.account.clone()).unwrap_or_else(|| "default".into());
+    let credential = pat.and_then(|p| p.credential.clone()).unwrap_or_else(|| "github-pat".into());
+    if credential.is_empty() || credential.contains('/') {
+        return Err(origins.in_file(
+            "pat.credential",
+            format!("is {credential:?}"),
+            "name the systemd credential, e.g. \"github-pat\"",
+        ));
+    }
+    if account.is_empty() {
+        return Err(origins.in_file("pat.account", "is empty".into(), "name the keyring account, e.g. \"default\""));
+    }
+    Ok((store, account, credential))
+}
+
+/// The retry schedule, and `post`'s time limit (`--retry-budget` wins).
+fn retry(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<(Backoff, Duration), ConfigError> {
+    let retry = file.retry.as_ref();
+    let base = origins.seconds("retry.base_secs", None, retry.and_then(|r| r.base_secs), 2.0, 3600.0)?;
+    let cap = origins.seconds("retry.max_secs", None, retry.and_then(|r| r.max_secs), 60.0, 86_400.0)?;
+    let factor = retry.and_then(|r| r.factor).unwrap_or(2.0);
+    if !(factor.is_finite() && (1.0..=10.0).contains(&factor)) {
+        return Err(origins.in_file(
+            "retry.factor",
+            format!("is {factor}"),
+            "use a growth factor from 1 to 10 (default 2)",
+        ));
+    }
+    if cap < base {
+        return Err(origins.in_file(
+            "retry.max_secs",
+            format!("({}) is below retry.base_secs ({})", cap.as_secs_f64(), base.as_secs_f64()),
+            "make the cap at least the base delay",
+        ));
+    }
+    let budget_flag = flags.retry_budget_secs.map(|v| ("retry-budget", v));
+    let post_budget = origins.seconds(
+        "retry.post_budget_secs",
+        budget_flag,
+        retry.and_then(|r| r.post_budget_secs),
+        120.0,
+        86_400.0,
+    )?;
+    Ok((Backoff { base, factor, cap }, post_budget))
+}
+
+fn daemon(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Result<Daemon, ConfigError> {
+    let d = file.daemon.as_ref();
+    let get = |f: fn(&file::DaemonSection) -> Option<f64>| d.and_then(f);
+    // Explicit flag or config, then systemd's StateDirectory=, then the packaged default.
+    let state_dir = flags
+        .state_dir
+        .as_deref()
+        .or(d.and_then(|d| d.state_dir.as_deref()))
+        .map(|p| env.expand_tilde(p))
+        .or_else(|| env.state_directory.clone())
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_STATE_DIR));
+    let sweep_interval =
+        origins.seconds("daemon.sweep_interval_secs", None, get(|d| d.sweep_interval_secs), 900.0, 7.0 * 86_400.0)?;
+    let sweep_cron = d.and_then(|d| d.sweep_cron.clone());
+    if let Some(cron) = &sweep_cron {
+        if cron.split_whitespace().count() < 6 {
+            return Err(origins.in_file(
+                "daemon.sweep_cron",
+                format!("is {cron:?}"),
+                "use a cron expression with seconds, e.g. \"0 */15 * * * *\"",
+            ));
+        }
+    }
+    Ok(Daemon {
+        state_dir,
+        sweep_interval,
+        sweep_jitter: origins.seconds_or_off(
+            "daemon.sweep_jitter_secs",
+            get(|d| d.sweep_jitter_secs),
+            60.0,
+            86_400.0,
+        )?,
+        sweep_cron,
+        sweep_spread: origins
+            .seconds("daemon.sweep_spread_secs", None, get(|d| d.sweep_spread_secs), 60.0, 86_400.0)?
+            .min(sweep_interval),
+        // 0 turns the probe off.
+        liveness_interval: origins.seconds_or_off(
+            "daemon.liveness_interval_secs",
+            get(|d| d.liveness_interval_secs),
+            120.0,
+            86_400.0,
+        )?,
+        chain_refresh: origins.seconds(
+            "daemon.chain_refresh_secs",
+            None,
+            get(|d| d.chain_refresh_secs),
+            300.0,
+            86_400.0,
+        )?,
+        pat_check_interval: origins.seconds(
+            "daemon.pat_check_interval_secs",
+            None,
+            get(|d| d.pat_check_interval_secs),
+            86_400.0,
+            30.0 * 86_400.0,
+        )?,
+        expiry_warning_days: d.and_then(|d| d.expiry_warning_days).unwrap_or(14),
+    })
+}
+
+/// A network name or URL as `(network, endpoint)`.
+fn resolve_chain(value: &str) -> Option<(String, String)> {
+    let named = |network: &str, endpoint: &str| Some((network.to_owned(), endpoint.to_owned()));
+    match value.to_ascii_lowercase().as_str() {
+        "finney" => named("finney", FINNEY),
+        "test" => named("test", TESTNET),
+        "local" => named("local", LOCAL),
+        _ => {
+            let url = reqwest::Url::parse(value).ok()?;
+            (matches!(url.scheme(), "ws" | "wss") && url.host().is_some())
+                .then(|| ("custom".to_owned(), value.to_owned()))
+        }
+    }
+}
+
+fn static_targets(origin: &str, list: Vec<StaticValidator>) -> Result<Vec<Target>, ConfigError> {
+    let mut targets: Vec<Target> = Vec::with_capacity(list.len());
+    for (i, v) in list.into_iter().enumerate() {
+        let key = |field: &str| format!("validators[{i}].{field}");
+        let invalid = |field: &str, problem: String, fix: &str| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key: key(field),
+            problem,
+            fix: fix.to_owned(),
+        };
+        if !wallet::is_ss58(&v.hotkey) {
+            return Err(invalid(
+                "hotkey",
+                format!("is {:?}", v.hotkey),
+                "use the validator hotkey's SS58 address (5…)",
+            ));
+        }
+        let ip: IpAddr =
+            v.ip.parse().map_err(|_| invalid("ip", format!("is {:?}", v.ip), "use an IPv4 or IPv6 address"))?;
+        if ip.is_unspecified() {
+            return Err(invalid(
+                "ip",
+                format!("is {ip}"),
+                "a validator that serves no axon cannot be probed; remove it",
+            ));
+        }
+        if v.port == 0 {
+            return Err(invalid("port", "is 0".into(), "use the validator's axon port"));
+        }
+        if targets.iter().any(|t| t.uid == v.uid) {
+            return Err(invalid("uid", format!("{} appears twice", v.uid), "list each validator uid once"));
+        }
+        targets.push(Target { uid: v.uid, hotkey: v.hotkey, ip, port: v.port });
+    }
+    Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve_text(text: &str, flags: &Flags) -> Result<Settings, ConfigError> {
+        let path = PathBuf::from("/etc/gittensor-miner-agent/config.toml");
+        resolve(Some(path.clone()), parse(&path, text)?, flags, &test_env())
+    }
+
+    /// A fixed environment: these tests do not depend on the process's.
+    fn test_env() -> Env {
+        Env { home: Some(PathBuf::from("/home/miner")), ..Env::default() }
+    }
+
+    #[test]
+    fn defaults_match_the_reference_cli() {
+        let s = resolve(None, ConfigFile::default(), &Flags::default(), &test_env()).unwrap();
+        assert_eq!(s.chain.endpoints, [FINNEY]);
+        assert_eq!((s.netuid, s.min_vtrust, s.min_stake), (74, 0.25, 15_000.0));
+        assert_eq!((s.check_timeout, s.broadcast_timeout), (Duration::from_secs(15), Duration::from_secs(30)));
+        assert_eq!(s.hotkey_file, PathBuf::from("/home/miner/.bittensor/wallets/default/hotkeys/default"));
+        assert_eq!(s.github_api_url, "https://api.github.com");
+        assert!(s.static_validators.is_none());
+    }
+
+    #[test]
+    fn the_example_config_parses_and_resolves() {
+        let text = include_str!("../../config.example.toml");
+        resolve_text(text, &Flags::default()).unwrap();
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = Flags {
+            network: Some("test".into()),
+            netuid: Some(2),
+            wallet: Some("alice".into()),
+            min_stake: Some(10.0),
+            ..Default::default()
+        };
+        let s = resolve_text("network = \"local\"\nnetuid = 74\nwallet = \"bob\"\nmin_stake = 99\n", &args).unwrap();
+        assert_eq!(s.chain.endpoints, [TESTNET]);
+        assert_eq!((s.netuid, s.min_stake), (2, 10.0));
+        assert_eq!(s.wallet_label, "alice/default");
+        let rpc =
+            Flags { rpc_url: Some("ws://10.0.0.1:9944".into()), network: Some("test".into()), ..Default::default() };
+        assert_eq!(resolve_text("", &rpc).unwrap().chain.endpoints, ["ws://10.0.0.1:9944"]);
+        let listed = resolve_text("rpc_url = [\"ws://a:1\", \"finney\"]\n", &Flags::default()).unwrap();
+        assert_eq!(listed.chain.endpoints, ["ws://a:1", FINNEY]);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_file_and_key() {
+        let err = resolve_text("min_vtrst = 0.3\n", &Flags::default()).unwrap_err().to_string();
+        assert!(err.contains("/etc/gittensor-miner-agent/config.toml"), "{err}");
+        assert!(err.contains("min_vtrst"), "{err}");
+        assert!(err.contains("config.example.toml"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_errors_naming_the_key() {
+        let err = resolve_text("netuid = \"seventy-four\"\n", &Flags::default()).unwrap_err().to_string();
+        assert!(err.contains("netuid"), "{err}");
+        let err = resolve_text("[pat]\nstore = \"vault\"\n", &Flags::default()).unwrap_err().to_string();
+        assert!(err.contains("store") && err.contains("keyutils"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        let cases = [
+            ("min_vtrust = 1.5\n", "min_vtrust", "0 to 1"),
+            ("min_stake = -1\n", "min_stake", "non-negative"),
+            ("check_timeout_secs = 0\n", "check_timeout_secs", "above 0"),
+            ("network = \"mainnet\"\n", "network", "finney"),
+            ("rpc_url = \"http://x\"\n", "rpc_url", "ws://"),
+            ("rpc_url = []\n", "rpc_url", "at least one"),
+            ("chain_call_timeout_secs = -3\n", "chain_call_timeout_secs", "above 0"),
+            ("github_api_url = \"ftp://x\"\n", "github_api_url", "http(s)"),
+            ("max_concurrency = 0\n", "max_concurrency", "1 to 1024"),
+            ("[retry]\nbase_secs = 10\nmax_secs = 5\n", "retry.max_secs", "at least"),
+            ("[[validators]]\nuid = 1\nhotkey = \"abc\"\nip = \"1.2.3.4\"\nport = 1\n", "validators[0].hotkey", "SS58"),
+            ("[[validators]]\nuid = 1\nhotkey = \"5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi\"\nip = \"nope\"\nport = 1\n", "validators[0].ip", "IPv4"),
+            ("[[validators]]\nuid = 1\nhotkey = \"5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi\"\nip = \"0.0.0.0\"\nport = 1\n", "validators[0].ip", "serves no axon"),
+            ("wallet = \"../x\"\n", "wallet", "bare name"),
+        ];
+        for (text, key, fix) in cases {
+            let err = resolve_text(text, &Flags::default()).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(fix), "{text:?} gave {err}");
+            assert!(err.contains("config.toml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_flag_is_blamed_on_the_flag() {
+        let args = Flags { min_vtrust: Some(2.0), ..Default::default() };
+        let err = resolve(None, ConfigFile::default(), &args, &test_env()).unwrap_err().to_string();
+        assert!(err.contains("--min-vtrust"), "{err}");
+    }
+
+    #[test]
+    fn static_validators_accept_ipv6() {
+        let s = resolve_text(
+            "[[validators]]\nuid = 7\nhotkey = \"5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi\"\nip = \"::1\"\nport = 8091\n",
+            &Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(s.static_validators.unwrap()[0].ip, "::1".parse::<IpAddr>().unwrap());
+    }
+}
