@@ -364,3 +364,189 @@ fn a_full_disk_when_writing_state_is_survived() {
     assert_eq!(daemon.log().matches("cannot write the state file").count(), 1, "said once: {}", daemon.log());
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }
+
+// ---- Each validator on its own pipeline ----------------------------------------------
+
+/// A hung validator (TCP accepted, never answered) and a slow one (answers in 10 s, like a
+/// validator whose GitHub look-ups retry) are in flight while a third restarts without its
+/// store: liveness sees the new axon and it gets the PAT back without waiting for either.
+/// Sweeps are 10 minutes apart, so only the liveness probe can explain the repair; checks
+/// time out after 15 s, so a design where one validator's request blocks another's shows.
+#[test]
+fn a_hung_and_a_slow_validator_do_not_delay_repairing_one_that_lost_its_store() {
+    let emu = Emulator::start(3);
+    emu.preload(&[0, 1, 2]);
+    emu.control(json!({"op": "delay", "uid": 0, "seconds": 600})); // hung
+    emu.control(json!({"op": "delay", "uid": 1, "seconds": 10})); // slow
+    let liveness = Duration::from_secs(2);
+    let config = emu.write_config(
+        "check_timeout_secs = 15\nbroadcast_timeout_secs = 15\n[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nsweep_spread_secs = 0.2\nliveness_interval_secs = 2\nchain_refresh_secs = 600\n",
+    );
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    // The slow validator's first check is in flight from here on, for 10 s.
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("checks") == [1, 1, 1]), "{}", daemon.log());
+    let slow_asked = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(10), || state_json(&emu).matches("\"axon_uuid\": \"").count() == 3),
+        "axon uuids not learned: {}\n{}",
+        state_json(&emu),
+        daemon.log()
+    );
+
+    let asked_to_restart = Instant::now();
+    emu.control(json!({"op": "restart", "uid": 2, "lose_store": true}));
+    let back_up = Instant::now();
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("broadcasts")[2] == 1), "not repaired: {}", daemon.log());
+    let repaired = Instant::now();
+    let delay = repaired - back_up;
+    eprintln!(
+        "repair delay with one hung and one slow validator: {delay:?} after the restarted axon was up ({:?} including the restart itself); liveness interval {liveness:?}",
+        repaired - asked_to_restart
+    );
+    assert!(
+        repaired - slow_asked < Duration::from_secs(10),
+        "the repair came only after the slow validator answered ({:?} after its check began)",
+        repaired - slow_asked
+    );
+    assert!(delay <= liveness + Duration::from_secs(1), "repair took {delay:?}: {}", daemon.log());
+    assert_eq!(emu.counts("broadcasts"), [0, 0, 1], "only the validator that lost it");
+    let log = daemon.log();
+    assert!(log.contains("validator restarted (new axon uuid): checking it now"), "{log}");
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+// ---- SIGTERM at every phase -------------------------------------------------------------
+
+/// SIGTERM: exit status 0 within 1 s, STOPPING=1 on the notify socket and no READY=1
+/// after it. Returns the time from the signal to the exit.
+fn sigterm_stops_cleanly(daemon: &mut Daemon, notify: &NotifySocket, phase: &str) -> Duration {
+    let signalled = Instant::now();
+    daemon.signal("TERM");
+    let status = daemon.wait(Duration::from_secs(5));
+    let took = signalled.elapsed();
+    eprintln!("{phase}: exited {status:?} {took:?} after SIGTERM");
+    assert_eq!(status, Some(0), "{phase}: {}", daemon.log());
+    assert!(took <= Duration::from_secs(1), "{phase}: took {took:?} to stop: {}", daemon.log());
+    // Datagrams sent before the exit are queued on our socket; give the reader a moment.
+    assert!(
+        wait_until(Duration::from_secs(2), || notify.count("STOPPING=1") >= 1),
+        "{phase}: no STOPPING=1 in {:?}",
+        notify.all()
+    );
+    let messages = notify.all();
+    let notices: Vec<&str> = messages
+        .iter()
+        .flat_map(|m| m.lines())
+        .filter(|l| !l.starts_with("STATUS=") && !l.starts_with("MONOTONIC_USEC="))
+        .collect();
+    eprintln!("{phase}: systemd heard {notices:?}");
+    let stopping = messages.iter().position(|m| m.lines().any(|l| l == "STOPPING=1")).unwrap();
+    assert!(
+        !messages[stopping..].iter().any(|m| m.lines().any(|l| l == "READY=1")),
+        "{phase}: READY=1 after STOPPING=1: {messages:?}"
+    );
+    took
+}
+
+fn notify_env(notify: &NotifySocket) -> (&'static str, &str) {
+    ("NOTIFY_SOCKET", notify.path.to_str().unwrap())
+}
+
+#[test]
+fn sigterm_while_github_does_not_answer_at_start_up_exits_zero_within_a_second() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let github = SilentListener::start();
+    let config = emu.write_config_with_github(&format!("http://127.0.0.1:{}", github.port), "");
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, notify_env(&notify)]);
+    // READY does not wait for GitHub's verdict; the question to GitHub is out.
+    assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "no READY: {}", daemon.log());
+    assert!(wait_until(Duration::from_secs(10), || github.accepted() >= 1), "GitHub never asked: {}", daemon.log());
+    sigterm_stops_cleanly(&mut daemon, &notify, "start-up, GitHub silent");
+    assert_eq!(emu.counts("checks"), [0], "no check before GitHub's verdict");
+}
+
+#[test]
+fn sigterm_during_a_first_chain_read_that_never_answers_exits_zero_within_a_second() {
+    let emu = Emulator::start(1);
+    let node = SilentListener::start();
+    let config = emu.write_chain_config(&format!("ws://127.0.0.1:{}", node.port), "");
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, notify_env(&notify)]);
+    // READY comes as the loop starts, before the first chain read answers (it never does).
+    assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "no READY: {}", daemon.log());
+    assert!(wait_until(Duration::from_secs(10), || node.accepted() >= 1), "chain never asked: {}", daemon.log());
+    sigterm_stops_cleanly(&mut daemon, &notify, "first chain read, node silent");
+    assert_eq!(emu.counts("checks"), [0]);
+}
+
+#[test]
+fn sigterm_mid_broadcast_exits_zero_within_a_second() {
+    let emu = Emulator::start(1);
+    emu.control(json!({"op": "delay_broadcast", "uid": 0, "seconds": 60}));
+    let config = emu.write_config("broadcast_timeout_secs = 30\n");
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, notify_env(&notify)]);
+    // The validator said it lacks the PAT and is now holding the broadcast.
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("broadcasts") == [1]), "{}", daemon.log());
+    sigterm_stops_cleanly(&mut daemon, &notify, "mid-broadcast");
+}
+
+#[test]
+fn sigterm_right_after_sighup_exits_zero_within_a_second_and_never_says_ready_again() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let config = emu.write_config(FAST_DAEMON);
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, notify_env(&notify)]);
+    assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "no READY: {}", daemon.log());
+    daemon.signal("HUP");
+    sigterm_stops_cleanly(&mut daemon, &notify, "during a reload");
+}
+
+/// A PAT credential that never finishes reading: a FIFO nobody writes to (a hung keyring
+/// or credential read). Returns the credentials directory.
+fn hanging_pat_credential(emu: &Emulator) -> std::path::PathBuf {
+    let credentials = emu.dir.path().join("credentials");
+    std::fs::create_dir_all(&credentials).unwrap();
+    let pat = credentials.join("github-pat");
+    let _ = std::fs::remove_file(&pat);
+    let status = std::process::Command::new("mkfifo").arg(&pat).status().unwrap();
+    assert!(status.success(), "mkfifo failed");
+    credentials
+}
+
+#[test]
+fn sigterm_during_start_up_while_reading_the_pat_hangs_exits_zero_within_a_second() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let credentials = hanging_pat_credential(&emu);
+    let config = emu.write_config("");
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon =
+        Daemon::spawn(&config, &[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap()), notify_env(&notify)]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(daemon.child.try_wait().unwrap(), None, "{}", daemon.log());
+    assert_eq!(notify.count("READY=1"), 0, "still starting: the PAT read hangs");
+    sigterm_stops_cleanly(&mut daemon, &notify, "start-up, PAT read hangs");
+}
+
+#[test]
+fn sigterm_while_a_reload_hangs_reading_the_pat_exits_zero_within_a_second() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let credentials = emu.dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("github-pat"), format!("{PAT}\n")).unwrap();
+    let config = emu.write_config(FAST_DAEMON);
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon =
+        Daemon::spawn(&config, &[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap()), notify_env(&notify)]);
+    assert!(wait_until(Duration::from_secs(20), || notify.count("READY=1") == 1), "no READY: {}", daemon.log());
+    hanging_pat_credential(&emu);
+    daemon.signal("HUP");
+    assert!(wait_until(Duration::from_secs(5), || notify.count("RELOADING=1") == 1), "{}", daemon.log());
+    std::thread::sleep(Duration::from_millis(300)); // the reload is stuck on the PAT
+    sigterm_stops_cleanly(&mut daemon, &notify, "reload hung reading the PAT");
+}

@@ -376,3 +376,63 @@ fn liveness_reads_the_axon_instance_and_costs_the_validator_nothing() {
     emu.control(json!({"op": "down", "uid": 0}));
     assert_eq!(rt.block_on(dendrite.liveness(&target, Duration::from_secs(3))), Liveness::Unreachable);
 }
+
+// ---- Each validator on its own pipeline; the budget is a deadline ------------------------
+
+/// One validator accepts the connection and never answers; two lack the PAT. They get it
+/// while the silent one's check (15 s timeout) is still in flight, and `post` stops at its
+/// 5 s budget, not at the check's timeout: partial coverage, JSON still printed.
+#[test]
+fn post_covers_validators_while_a_silent_one_hangs_and_stops_at_the_retry_budget() {
+    let emu = Emulator::start(3);
+    emu.control(json!({"op": "delay", "uid": 0, "seconds": 600}));
+    let config = emu.write_config("check_timeout_secs = 15\nbroadcast_timeout_secs = 15\n");
+    let config_arg = config.to_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    let run = std::thread::spawn(move || {
+        let out = agent(&["post", "--config", &config_arg, "--json", "--retry-budget", "5"], &[PAT_ENV]);
+        (out, std::time::Instant::now())
+    });
+    let covered = wait_until(Duration::from_secs(15), || emu.counts("broadcasts")[1..] == [1, 1]);
+    let covered_after = started.elapsed();
+    eprintln!("both validators that lacked the PAT got it {covered_after:?} after `post` started");
+    let (out, exited) = run.join().unwrap();
+    let took = exited - started;
+    eprintln!("`post --retry-budget 5` exited {:?} after it started (code {})", took, code(&out));
+    assert!(covered, "not covered: {}", all_output(&out));
+    assert!(covered_after <= Duration::from_secs(3), "the silent validator held the others up: {covered_after:?}");
+    assert_eq!(emu.counts("checks")[0], 1, "the silent validator's check was still in flight");
+    assert!(took <= Duration::from_secs(7), "the 5 s budget is a deadline, yet `post` took {took:?}");
+    assert_eq!(code(&out), 3, "{}", all_output(&out));
+    let json = stdout_json(&out);
+    assert_eq!(json["success"], false);
+    assert_eq!((json["accepted"].clone(), json["no_response"].clone()), (json!(2), json!(1)));
+    assert_eq!(result_for(&json, 0)["status"], "no response");
+    assert_eq!(result_for(&json, 1)["status"], "accepted");
+    assert_eq!(emu.counts("broadcasts"), [0, 1, 1]);
+}
+
+#[test]
+fn a_zero_or_negative_retry_budget_is_blamed_on_the_flag() {
+    let emu = Emulator::start(1);
+    let config = emu.write_config("");
+    for value in ["0", "-1", "-0.5"] {
+        let flag = format!("--retry-budget={value}");
+        let out = agent(&["post", "--config", config.to_str().unwrap(), &flag], &[PAT_ENV]);
+        let stderr = text(&out.stderr);
+        assert_eq!(code(&out), 1, "{flag}: {}", all_output(&out));
+        assert!(stderr.contains("--retry-budget"), "{flag}: the error must name the flag: {stderr}");
+        assert!(!stderr.contains("config file"), "{flag}: the config file is not to blame: {stderr}");
+    }
+    assert_eq!(emu.counts("checks"), [0]);
+    assert_eq!(emu.counts("broadcasts"), [0]);
+}
+
+/// Written the usual way, with a space, `-1` is the flag's (bad) value, not an unknown option.
+#[test]
+fn a_negative_retry_budget_written_with_a_space_is_blamed_on_the_flag() {
+    let out = agent(&["post", "--retry-budget", "-1", "--hotkey-file", "/nonexistent/hotkey"], &[PAT_ENV]);
+    let stderr = text(&out.stderr);
+    assert!([1, 2].contains(&code(&out)), "{}", all_output(&out));
+    assert!(stderr.contains("--retry-budget"), "the error must name the flag: {stderr}");
+}

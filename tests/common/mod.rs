@@ -141,10 +141,14 @@ impl Emulator {
     /// A config naming the emulated validators as a static list, with `extra` TOML
     /// appended to the top-level keys.
     pub fn write_config(&self, extra: &str) -> PathBuf {
+        self.write_config_with_github(self.info["github_url"].as_str().unwrap(), extra)
+    }
+
+    /// [`Emulator::write_config`], with GitHub's API at `github_url` instead of the fake one.
+    pub fn write_config_with_github(&self, github_url: &str, extra: &str) -> PathBuf {
         let mut text = format!(
-            "hotkey_file = {:?}\ngithub_api_url = {:?}\n{extra}\n[pat]\nstore = \"none\"\n",
+            "hotkey_file = {:?}\ngithub_api_url = {github_url:?}\n{extra}\n[pat]\nstore = \"none\"\n",
             self.miner_hotkey_file(),
-            self.info["github_url"].as_str().unwrap()
         );
         for v in self.info["validators"].as_array().unwrap() {
             text.push_str(&format!(
@@ -330,3 +334,33 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
 
 /// A daemon config for the emulated validators with every interval shortened.
 pub const FAST_DAEMON: &str = "check_timeout_secs = 1\nbroadcast_timeout_secs = 2\n[retry]\nbase_secs = 0.5\nfactor = 2.0\nmax_secs = 2\n[daemon]\nsweep_interval_secs = 3\nsweep_jitter_secs = 0\nsweep_spread_secs = 0.5\nliveness_interval_secs = 0.5\nchain_refresh_secs = 1\n";
+
+/// A peer on 127.0.0.1 that accepts TCP connections and never says a word (a hung GitHub,
+/// chain node or validator): every connection is held open for the life of the test.
+pub struct SilentListener {
+    pub port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SilentListener {
+    pub fn start() -> SilentListener {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        SilentListener { port, accepted }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -184,6 +184,7 @@ class EmulatedValidator:
         self.pinned: dict[str, str] = {}  # miner hotkey -> github_id (survives store loss)
         self.store_unavailable = False
         self.delay = 0.0
+        self.broadcast_delay = 0.0  # extra, broadcasts only: a validator slow to store a PAT
         self.checks = 0
         self.broadcasts = 0
         self.axon: Optional[bt.Axon] = None
@@ -267,7 +268,7 @@ class EmulatedValidator:
         synapse.github_access_token = ""  # never echo the PAT back
         with self.lock:
             self.broadcasts += 1
-            delay, unavailable = self.delay, self.store_unavailable
+            delay, unavailable = self.delay + self.broadcast_delay, self.store_unavailable
         if delay:
             await asyncio.sleep(delay)
 
@@ -384,6 +385,9 @@ class Network:
         elif op == "delay":
             with v.lock:
                 v.delay = float(cmd["seconds"])
+        elif op == "delay_broadcast":  # checks answer at once; broadcasts take this long
+            with v.lock:
+                v.broadcast_delay = float(cmd["seconds"])
         elif op == "down":
             v.stop()
         elif op == "up":
