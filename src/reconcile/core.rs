@@ -376,3 +376,166 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::synapse::{CheckStatus, PAT_BROADCAST};
+    use crate::transport::{CallError, Liveness, Provenance, Reply, SynapseCall};
+
+    /// Validators in memory: how long each takes to answer (`None`: never), what it holds.
+    #[derive(Default)]
+    struct Fake {
+        delay: Mutex<HashMap<u16, Option<Duration>>>,
+        holds: Mutex<HashMap<u16, String>>,
+        broadcasts: Mutex<Vec<(u16, Instant)>>,
+    }
+
+    impl Transport for Fake {
+        async fn call(&self, target: &Target, call: &SynapseCall) -> Result<Reply, CallError> {
+            let delay = self.delay.lock().unwrap().get(&target.uid).copied().unwrap_or(Some(Duration::from_millis(50)));
+            let exchange = async {
+                match delay {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+                let body = if call.name == PAT_BROADCAST {
+                    let token = call.fields["github_access_token"].as_str().unwrap().to_owned();
+                    self.broadcasts.lock().unwrap().push((target.uid, Instant::now()));
+                    self.holds.lock().unwrap().insert(target.uid, token);
+                    json!({"accepted": true})
+                } else if self.holds.lock().unwrap().contains_key(&target.uid) {
+                    json!({"has_pat": true, "pat_valid": true})
+                } else {
+                    json!({"has_pat": false, "pat_valid": false})
+                };
+                Ok::<Value, CallError>(body)
+            };
+            let body = tokio::time::timeout(call.timeout, exchange).await.map_err(|_| CallError::Timeout)??;
+            Ok(Reply {
+                http_status: 200,
+                message: None,
+                body: Some(body),
+                axon_uuid: None,
+                provenance: Provenance::Unsigned,
+                elapsed: Duration::ZERO,
+            })
+        }
+
+        async fn liveness(&self, _: &Target, _: Duration) -> Liveness {
+            Liveness::Alive { instance: None }
+        }
+    }
+
+    struct AlwaysValid;
+    impl PatValidator for AlwaysValid {
+        async fn validate(&self, _: &Pat) -> PatVerdict {
+            PatVerdict::Valid { login: "octo".into(), id: 1, expires: None }
+        }
+    }
+
+    fn target(uid: u16) -> Target {
+        Target { uid, hotkey: format!("hk{uid}"), ip: "127.0.0.1".parse().unwrap(), port: 9000 + uid }
+    }
+
+    fn core(fake: Arc<Fake>, validators: u16) -> Core<Fake, AlwaysValid> {
+        let knobs = Knobs {
+            schedule: Schedule {
+                backoff: Backoff { base: Duration::from_secs(2), factor: 2.0, cap: Duration::from_secs(60) },
+                sweep_interval_ms: 900_000,
+            },
+            check_timeout: Duration::from_secs(15),
+            broadcast_timeout: Duration::from_secs(30),
+            liveness_timeout: Duration::from_secs(5),
+            max_concurrency: 256,
+        };
+        let pat = Pat::new("ghp_CoreTestToken_1234").unwrap();
+        let mut core =
+            Core::new(Tracker::default(), fake, Arc::new(AlwaysValid), pat, knobs, Clock::starting_at(1_000_000), 7);
+        core.sync_targets(&(0..validators).map(target).collect::<Vec<_>>());
+        core
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_validator_does_not_hold_up_the_others_repair() {
+        let fake = Arc::new(Fake::default());
+        fake.delay.lock().unwrap().insert(0, None); // hangs
+        let mut core = core(fake.clone(), 3);
+        core.assume_verdict(PatStanding::Valid);
+        let started = Instant::now();
+        let finish = core.run_until(started + Duration::from_secs(5), |_| {}).await;
+        assert_eq!(finish, Finish::Deadline, "the hung one is still in flight at the deadline");
+        let sent: Vec<(u16, Duration)> =
+            fake.broadcasts.lock().unwrap().iter().map(|(uid, at)| (*uid, *at - started)).collect();
+        // Check (50 ms) then broadcast (50 ms): 100 ms, while validator 0 has not answered.
+        assert_eq!(sent, [(1, Duration::from_millis(100)), (2, Duration::from_millis(100))]);
+        assert_eq!(Instant::now() - started, Duration::from_secs(5), "returns at its deadline, not later");
+        assert_eq!(core.in_flight(), 0, "what was in flight is cancelled");
+        assert!(!core.tracker.validators[&0].busy, "and the validator is free for the next run");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_never_answers_ends_at_its_own_deadline() {
+        let fake = Arc::new(Fake::default());
+        fake.delay.lock().unwrap().insert(0, None);
+        let mut core = core(fake, 1);
+        core.assume_verdict(PatStanding::Valid);
+        let started = Instant::now();
+        core.start_due();
+        let Outcome::Checked { answer, .. } = core.next_outcome().await else { panic!("a check") };
+        assert_eq!(answer.status, CheckStatus::NoResponse);
+        assert_eq!(Instant::now() - started, Duration::from_secs(15), "the check timeout");
+        core.apply(Outcome::Checked { target: target(0), answer });
+        assert_eq!(core.next_due().unwrap() - Instant::now(), Duration::from_secs(2), "retried after the backoff base");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn post_settles_as_soon_as_everyone_holds_the_pat_and_sends_nothing_twice() {
+        let fake = Arc::new(Fake::default());
+        fake.holds.lock().unwrap().insert(1, "ghp_CoreTestToken_1234".into());
+        let mut core = core(fake.clone(), 2);
+        core.assume_verdict(PatStanding::Valid);
+        let started = Instant::now();
+        assert_eq!(core.run_until(started + Duration::from_secs(120), |_| {}).await, Finish::Settled);
+        assert_eq!(Instant::now() - started, Duration::from_millis(100));
+        assert_eq!(fake.broadcasts.lock().unwrap().iter().map(|(uid, _)| *uid).collect::<Vec<_>>(), [0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_asked_until_github_has_judged_the_pat() {
+        let fake = Arc::new(Fake::default());
+        let mut core = core(fake, 2);
+        assert!(core.start_due().is_empty());
+        assert_eq!(core.in_flight(), 0);
+        core.validate_pat();
+        let outcome = core.next_outcome().await;
+        assert!(matches!(core.apply(outcome).as_slice(), [Happening::Verdict(PatVerdict::Valid { .. })]));
+        core.start_due();
+        assert_eq!(core.in_flight(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_to_the_old_pat_leaves_the_new_one_owed() {
+        let fake = Arc::new(Fake::default());
+        let mut core = core(fake.clone(), 1);
+        core.assume_verdict(PatStanding::Valid);
+        core.start_due(); // check
+        let outcome = core.next_outcome().await;
+        core.apply(outcome);
+        assert!(matches!(core.start_due().as_slice(), [Happening::Sending { .. }]));
+        core.pat_changed(Pat::new("ghp_RotatedCoreToken_9999").unwrap()); // while the old PAT travels
+        while core.in_flight() > 0 {
+            let outcome = core.next_outcome().await;
+            core.apply(outcome);
+        }
+        assert_eq!(fake.holds.lock().unwrap()[&0], "ghp_CoreTestToken_1234", "the old one arrived");
+        assert!(matches!(core.start_due().as_slice(), [Happening::Sending { .. }]), "the new PAT is sent");
+        let outcome = core.next_outcome().await;
+        core.apply(outcome);
+        assert_eq!(fake.holds.lock().unwrap()[&0], "ghp_RotatedCoreToken_9999");
+    }
+}
