@@ -145,17 +145,6 @@ pub struct BroadcastAnswer {
     pub axon_uuid: Option<String>,
 }
 
-impl BroadcastAnswer {
-    /// The reference `gitt miner post` category (`_pat_post_row_category`).
-    pub fn reference_category(&self) -> &'static str {
-        match self.accepted {
-            Some(true) => "accepted",
-            Some(false) => "rejected",
-            None => "no_response",
-        }
-    }
-}
-
 /// The part of classification both synapses share: transport failures, status codes,
 /// provenance. `Ok` carries a trusted 200 body object for the synapse-specific step.
 enum Common<'a> {
@@ -370,14 +359,7 @@ mod tests {
 
     fn reply(status: u16, body: Value) -> Result<Reply, CallError> {
         let message = body.get("message").and_then(Value::as_str).map(str::to_owned);
-        Ok(Reply {
-            http_status: status,
-            message,
-            body: Some(body),
-            axon_uuid: None,
-            provenance: Provenance::Unsigned,
-            elapsed: Duration::ZERO,
-        })
+        Ok(Reply { http_status: status, message, body: Some(body), axon_uuid: None, provenance: Provenance::Unsigned })
     }
 
     fn check(has_pat: Value, pat_valid: Value, reason: Value) -> CheckAnswer {
@@ -434,7 +416,6 @@ mod tests {
             body: None,
             axon_uuid: None,
             provenance: Provenance::Unsigned,
-            elapsed: Duration::ZERO,
         });
         assert_eq!(classify_check(&not_json).status, CheckStatus::Malformed);
     }

@@ -3,7 +3,6 @@
 //! panics are not.
 
 use std::path::Path;
-use std::time::Duration;
 
 use gittensor_miner_agent::daemon::state::StateFile;
 use gittensor_miner_agent::settings;
@@ -113,7 +112,7 @@ proptest! {
         message in prop::option::of(".{0,2000}"),
         uuid in prop::option::of("[ -~]{0,40}"),
     ) {
-        let reply = Ok(Reply { http_status: status, message, body, axon_uuid: uuid, provenance: Provenance::Unsigned, elapsed: Duration::ZERO });
+        let reply = Ok(Reply { http_status: status, message, body, axon_uuid: uuid, provenance: Provenance::Unsigned });
         let check = classify_check(&reply);
         let broadcast = classify_broadcast(&reply);
         prop_assert!(check.rejection_reason.as_ref().is_none_or(|r| r.chars().count() <= 400));

@@ -351,7 +351,6 @@ impl Transport for SimNet {
                 body: Some(body),
                 axon_uuid: None,
                 provenance: Provenance::Unsigned,
-                elapsed: Duration::ZERO,
             }),
             Err(e) => {
                 self.failed(target);

@@ -4,5 +4,5 @@
 pub mod eligibility;
 pub mod reader;
 
-pub use eligibility::{select, Neuron};
-pub use reader::{ChainError, ChainReader, Snapshot};
+pub use eligibility::select;
+pub use reader::{ChainError, ChainReader};

@@ -66,9 +66,8 @@ impl World for RealWorld {
 
 async fn start(flags: Flags) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld>> {
     let settings = settings::load(&flags)?;
-    let service = settings::Env::capture().service;
     let hotkey = Hotkey::load(&settings.hotkey_file).map_err(|e| {
-        let hint = if service {
+        let hint = if settings.service {
             " (for the service: sudo install -m 0600 <your hotkey file> /etc/gittensor-miner-agent/hotkey)"
         } else {
             ""

@@ -25,11 +25,6 @@ impl Backoff {
         let floor = self.base.min(ceiling);
         floor + (ceiling - floor).mul_f64(unit.clamp(0.0, 1.0))
     }
-
-    /// [`Backoff::delay`] with a fresh random draw.
-    pub fn delay_random(&self, attempt: u32) -> Duration {
-        self.delay(attempt, rand::random::<f64>())
-    }
 }
 
 #[cfg(test)]

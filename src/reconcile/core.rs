@@ -422,7 +422,6 @@ mod tests {
                 body: Some(body),
                 axon_uuid: None,
                 provenance: Provenance::Unsigned,
-                elapsed: Duration::ZERO,
             })
         }
 

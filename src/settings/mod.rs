@@ -81,8 +81,9 @@ pub struct Settings {
     /// `wallet/hotkey` as the operator named them, for messages.
     pub wallet_label: String,
     pub hotkey_file: PathBuf,
-    /// The hotkey is the systemd service's credential copy.
-    pub hotkey_from_service: bool,
+    /// Running as the systemd service (the unit names a hotkey credential): messages then
+    /// speak of the service's files.
+    pub service: bool,
     pub min_vtrust: f64,
     pub min_stake: f64,
     pub check_timeout: Duration,
@@ -205,7 +206,7 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
         },
     };
     let chain = chain(&origins, &file, flags)?;
-    let (wallet_label, hotkey_file, hotkey_from_service) = hotkey(&origins, &file, flags, env)?;
+    let (wallet_label, hotkey_file) = hotkey(&origins, &file, flags, env)?;
     let (min_vtrust, min_stake) = thresholds(&origins, &file, flags)?;
     let check_timeout = origins.seconds("check_timeout_secs", None, file.check_timeout_secs, 15.0, 600.0)?;
     let broadcast_timeout =
@@ -232,7 +233,7 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
         netuid: flags.netuid.or(file.netuid).unwrap_or(74),
         wallet_label,
         hotkey_file,
-        hotkey_from_service,
+        service: env.service,
         min_vtrust,
         min_stake,
         check_timeout,
@@ -299,12 +300,7 @@ fn chain(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<Chain, C
 
 /// Which hotkey file: `--hotkey-file`, the service's credential, the file's
 /// `hotkey_file`, then the wallet layout `<wallets_dir>/<wallet>/hotkeys/<hotkey>`.
-fn hotkey(
-    origins: &Origins,
-    file: &ConfigFile,
-    flags: &Flags,
-    env: &Env,
-) -> Result<(String, PathBuf, bool), ConfigError> {
+fn hotkey(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Result<(String, PathBuf), ConfigError> {
     let wallet_name = flags.wallet.clone().or(file.wallet.clone()).unwrap_or_else(|| "default".into());
     let hotkey_name = flags.hotkey.clone().or(file.hotkey.clone()).unwrap_or_else(|| "default".into());
     for (name, value, flag_given) in
@@ -321,14 +317,13 @@ fn hotkey(
     }
     let wallets_dir = env
         .expand_tilde(flags.wallets_dir.as_deref().or(file.wallets_dir.as_deref()).unwrap_or("~/.bittensor/wallets"));
-    let (hotkey_file, from_service) =
-        match (flags.hotkey_file.as_deref(), &env.hotkey_credential, file.hotkey_file.as_deref()) {
-            (Some(explicit), _, _) => (env.expand_tilde(explicit), false),
-            (None, Some(credential), _) => (credential.clone(), true),
-            (None, None, Some(configured)) => (env.expand_tilde(configured), false),
-            (None, None, None) => (wallet::hotkey_path(&wallets_dir, &wallet_name, &hotkey_name), false),
-        };
-    Ok((format!("{wallet_name}/{hotkey_name}"), hotkey_file, from_service))
+    let hotkey_file = match (flags.hotkey_file.as_deref(), &env.hotkey_credential, file.hotkey_file.as_deref()) {
+        (Some(explicit), _, _) => env.expand_tilde(explicit),
+        (None, Some(credential), _) => credential.clone(),
+        (None, None, Some(configured)) => env.expand_tilde(configured),
+        (None, None, None) => wallet::hotkey_path(&wallets_dir, &wallet_name, &hotkey_name),
+    };
+    Ok((format!("{wallet_name}/{hotkey_name}"), hotkey_file))
 }
 
 fn thresholds(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<(f64, f64), ConfigError> {

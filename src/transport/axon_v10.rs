@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use reqwest::header::HeaderMap;
@@ -184,7 +184,6 @@ impl Dendrite {
 
     /// Sends an already built request; split out so tests can tamper with one.
     pub async fn send(&self, target: &Target, request: SignedRequest, timeout: Duration) -> Result<Reply, CallError> {
-        let started = Instant::now();
         let exchange = async {
             let mut builder = self.client.post(&request.url).json(&request.body);
             for (k, v) in &request.headers {
@@ -209,7 +208,7 @@ impl Dendrite {
         let message = body.as_ref().and_then(|b| b.get("message")).and_then(Value::as_str).map(str::to_owned);
         let axon_uuid = header_str(&headers, "bt_header_axon_uuid");
         let provenance = self.provenance(target, &headers, axon_uuid.as_deref());
-        Ok(Reply { http_status, message, body, axon_uuid, provenance, elapsed: started.elapsed() })
+        Ok(Reply { http_status, message, body, axon_uuid, provenance })
     }
 
     /// Checks the axon's signature over `{axon_nonce}.{dendrite_hotkey}.{axon_hotkey}.{axon_uuid}`

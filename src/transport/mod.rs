@@ -63,7 +63,6 @@ pub struct Reply {
     /// The axon instance id (`bt_header_axon_uuid`), new on every validator restart.
     pub axon_uuid: Option<String>,
     pub provenance: Provenance,
-    pub elapsed: Duration,
 }
 
 /// Why no answer could be read.
