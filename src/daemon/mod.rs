@@ -7,6 +7,7 @@
 pub mod health;
 pub mod shutdown;
 pub mod state;
+pub mod status_line;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use crate::github::{PatStanding, PatValidator, PatVerdict};
 use crate::reconcile::core::{Core, Happening, Knobs};
 use crate::reconcile::pipeline::Outcome;
 use crate::reconcile::policy::Alert;
-use crate::reconcile::tracker::{Change, Coverage, Summary};
+use crate::reconcile::tracker::{Change, Coverage};
 use crate::secrets::{Pat, PatSource};
 use crate::settings::Settings;
 use crate::transport::Transport;
@@ -29,6 +30,7 @@ use crate::validators::{DiscoverError, ValidatorSet};
 use health::Health;
 use shutdown::Shutdown;
 use state::{PatRecord, State, StateFile};
+use status_line::StatusView;
 
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
@@ -689,69 +691,6 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     }
 }
 
-/// What the status line is made of.
-pub struct StatusView<'a> {
-    pub summary: Summary,
-    pub pat: PatStanding,
-    pub days_to_expiry: Option<i64>,
-    pub next_sweep_ms: Option<u64>,
-    pub cron: bool,
-    pub chain_error: Option<&'a str>,
-    pub reload_error: Option<&'a str>,
-}
-
-impl StatusView<'_> {
-    pub fn render(&self) -> String {
-        let s = &self.summary;
-        if s.eligible == 0 {
-            return match self.chain_error {
-                Some(e) => format!("cannot read the validator set: {}", truncate(e, 120)),
-                None => "reading the validator set".into(),
-            };
-        }
-        let mut parts = vec![format!("covered {}/{} validators", s.covered, s.eligible)];
-        if self.pat == PatStanding::Rejected {
-            parts.push("PAT REJECTED by GitHub: nothing is sent until a new PAT is stored".into());
-        } else {
-            if s.pending_broadcast > 0 {
-                parts.push(format!("{} re-broadcast pending", s.pending_broadcast));
-            }
-            if s.failing > 0 {
-                parts.push(format!("{} not answering", s.failing));
-            }
-            if s.held > 0 {
-                parts.push(format!("{} held (identity locked)", s.held));
-            }
-            if let Some(days) = self.days_to_expiry {
-                parts.push(format!("PAT expires in {days} d"));
-            }
-        }
-        if s.unreachable > 0 {
-            parts.push(format!("{} unreachable", s.unreachable));
-        }
-        if let Some(e) = self.chain_error {
-            parts.push(format!("chain unreadable ({})", truncate(e, 60)));
-        }
-        if self.reload_error.is_some() {
-            parts.push("last reload FAILED, previous config kept (see journal)".into());
-        }
-        match self.next_sweep_ms {
-            Some(at) => parts.push(format!("next sweep {}", clock::clock_utc(at))),
-            None if self.cron => parts.push("sweeps by cron".into()),
-            None => {}
-        }
-        parts.join(" · ")
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    }
-}
-
 /// How long one chain read may take: per endpoint, a connection and four calls, twice.
 pub fn chain_deadline(settings: &Settings) -> Duration {
     let chain = &settings.chain;
@@ -789,40 +728,4 @@ async fn start_cron(expression: &str) -> Result<Cron, tokio_cron_scheduler::JobS
     scheduler.add(job).await?;
     scheduler.start().await?;
     Ok(Cron { ticks, _scheduler: scheduler })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn view(summary: Summary) -> StatusView<'static> {
-        StatusView {
-            summary,
-            pat: PatStanding::Valid,
-            days_to_expiry: None,
-            next_sweep_ms: Some(1_798_675_200_000),
-            cron: false,
-            chain_error: None,
-            reload_error: None,
-        }
-    }
-
-    #[test]
-    fn the_status_line_says_what_matters() {
-        let s = Summary { eligible: 3, covered: 2, failing: 1, ..Default::default() };
-        assert_eq!(view(s).render(), "covered 2/3 validators · 1 not answering · next sweep 00:00 UTC");
-        let rejected = StatusView {
-            pat: PatStanding::Rejected,
-            ..view(Summary { eligible: 3, pending_broadcast: 3, ..Default::default() })
-        };
-        assert_eq!(
-            rejected.render(),
-            "covered 0/3 validators · PAT REJECTED by GitHub: nothing is sent until a new PAT is stored · next sweep 00:00 UTC"
-        );
-        let starting = StatusView { chain_error: Some("connection refused"), ..view(Summary::default()) };
-        assert_eq!(starting.render(), "cannot read the validator set: connection refused");
-        let reload =
-            StatusView { reload_error: Some("bad"), ..view(Summary { eligible: 1, covered: 1, ..Default::default() }) };
-        assert!(reload.render().contains("last reload FAILED"), "{}", reload.render());
-    }
 }
