@@ -544,65 +544,45 @@ enum Fault {
     RevokeOldPat,
 }
 
+/// Episodes of one kind: one starting about every `mean` seconds (spaced `mean/2` to
+/// `3·mean/2` apart), each lasting a draw from `lasting`.
+fn episodes(
+    rng: &mut StdRng,
+    faults: &mut Vec<(u64, Fault)>,
+    mean: u64,
+    lasting: std::ops::Range<u64>,
+    start: Fault,
+    end: Fault,
+) {
+    let mut t = rng.random_range(0..mean);
+    while t < DAYS * DAY {
+        faults.push((t, start.clone()));
+        faults.push((t + rng.random_range(lasting.clone()), end.clone()));
+        t += mean / 2 + rng.random_range(0..mean);
+    }
+}
+
 /// The month's faults, from the seed: each kind at its own rate, per validator.
 fn schedule(seed: u64) -> Vec<(u64, Fault)> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let mut faults = Vec::new();
     let month = DAYS * DAY;
-    let mut every =
-        |rng: &mut StdRng, mean: u64, mut place: Box<dyn FnMut(&mut StdRng, u64, &mut Vec<(u64, Fault)>)>| {
-            let mut t = rng.random_range(0..mean);
-            while t < month {
-                place(rng, t, &mut faults);
-                t += mean / 2 + rng.random_range(0..mean);
-            }
-        };
     for uid in 0..VALIDATORS {
-        // Restarts that lose the store, every few days; down 10 s to 5 min.
-        every(
-            &mut rng,
-            3 * DAY,
-            Box::new(move |rng, t, f| {
-                f.push((t, Fault::Down { uid, lose_store: true }));
-                f.push((t + rng.random_range(10..300), Fault::Up { uid }));
-            }),
-        );
-        // Restarts that keep it.
-        every(
-            &mut rng,
-            2 * DAY,
-            Box::new(move |rng, t, f| {
-                f.push((t, Fault::Down { uid, lose_store: false }));
-                f.push((t + rng.random_range(5..60), Fault::Up { uid }));
-            }),
-        );
-        // Hangs: TCP accepted, nothing answered, 1 to 30 minutes.
-        every(
-            &mut rng,
-            5 * DAY,
-            Box::new(move |rng, t, f| {
-                f.push((t, Fault::Hang { uid, on: true }));
-                f.push((t + rng.random_range(60..1800), Fault::Hang { uid, on: false }));
-            }),
-        );
-        // Slow answers (its own GitHub look-ups retrying), 1 to 6 hours.
-        every(
-            &mut rng,
-            4 * DAY,
-            Box::new(move |rng, t, f| {
-                f.push((t, Fault::Slow { uid, on: true }));
-                f.push((t + rng.random_range(HOUR..6 * HOUR), Fault::Slow { uid, on: false }));
-            }),
-        );
-        // GitHub unreachable from the validator, 1 to 5 hours.
-        every(
-            &mut rng,
-            6 * DAY,
-            Box::new(move |rng, t, f| {
-                f.push((t, Fault::GithubDown { uid, on: true }));
-                f.push((t + rng.random_range(HOUR..5 * HOUR), Fault::GithubDown { uid, on: false }));
-            }),
-        );
+        let kinds = [
+            // Restarts that lose the store, every few days; down 10 s to 5 min.
+            (3 * DAY, 10..300, Fault::Down { uid, lose_store: true }, Fault::Up { uid }),
+            // Restarts that keep it.
+            (2 * DAY, 5..60, Fault::Down { uid, lose_store: false }, Fault::Up { uid }),
+            // Hangs: TCP accepted, nothing answered, 1 to 30 minutes.
+            (5 * DAY, 60..1800, Fault::Hang { uid, on: true }, Fault::Hang { uid, on: false }),
+            // Slow answers (its own GitHub look-ups retrying), 1 to 6 hours.
+            (4 * DAY, HOUR..6 * HOUR, Fault::Slow { uid, on: true }, Fault::Slow { uid, on: false }),
+            // GitHub unreachable from the validator, 1 to 5 hours.
+            (6 * DAY, HOUR..5 * HOUR, Fault::GithubDown { uid, on: true }, Fault::GithubDown { uid, on: false }),
+        ];
+        for (mean, lasting, start, end) in kinds {
+            episodes(&mut rng, &mut faults, mean, lasting, start, end);
+        }
     }
     for uid in [3, 11, 16] {
         faults.push((rng.random_range(0..month), Fault::Move { uid }));
@@ -615,20 +595,19 @@ fn schedule(seed: u64) -> Vec<(u64, Fault)> {
     for uid in VALIDATORS..VALIDATORS + LATE_JOINERS {
         faults.push((rng.random_range(2 * DAY..month - 2 * DAY), Fault::Join { uid }));
     }
-    let mut t = rng.random_range(0..5 * DAY);
-    while t < month {
-        faults.push((t, Fault::ChainStall { on: true }));
-        faults.push((t + rng.random_range(600..3600), Fault::ChainStall { on: false }));
-        t += 3 * DAY + rng.random_range(0..4 * DAY);
-    }
-    let mut t = rng.random_range(DAY..4 * DAY);
-    while t < month {
-        faults.push((t, Fault::KillAgent));
-        faults.push((t + rng.random_range(5..60), Fault::StartAgent));
-        t += 2 * DAY + rng.random_range(0..4 * DAY);
-    }
+    // The chain stalls for 10 min to an hour; the agent is killed and back 5 to 60 s later.
+    episodes(
+        &mut rng,
+        &mut faults,
+        4 * DAY,
+        600..3600,
+        Fault::ChainStall { on: true },
+        Fault::ChainStall { on: false },
+    );
+    episodes(&mut rng, &mut faults, 3 * DAY, 5..60, Fault::KillAgent, Fault::StartAgent);
     faults.push((15 * DAY + 9 * HOUR, Fault::RotatePat));
     faults.push((15 * DAY + 10 * HOUR, Fault::RevokeOldPat));
+    // Stable: the kill of an agent always comes before its restart at the same second.
     faults.sort_by_key(|(t, _)| *t);
     faults
 }
