@@ -455,7 +455,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             match happening {
                 Happening::Sending { target } => tracing::info!(
                     validator_uid = target.uid, validator_hotkey = %target.hotkey, pat = %self.core.pat().masked(),
-                    "sending the PAT to validator {}", target.uid
+                    "sending the PAT {} to {}", self.core.pat().masked(), self.who(target.uid)
                 ),
                 Happening::Checked { target, answer } => tracing::debug!(
                     validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
@@ -463,7 +463,8 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 ),
                 Happening::Broadcast { target, answer } => tracing::info!(
                     validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
-                    "validator {} answered the PAT: {}", target.uid, answer.status.label()
+                    "{} answered the PAT: {}{}", self.who(target.uid), answer.status.label(),
+                    answer.rejection_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
                 ),
                 Happening::Probed { target, liveness } => {
                     tracing::trace!(validator_uid = target.uid, ?liveness, "validator {} probed", target.uid)
@@ -606,43 +607,75 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         self.core.tracker.validators.get(&uid).map(|e| e.target.hotkey.clone()).unwrap_or_default()
     }
 
+    /// "validator 12 (5FHneW46xGXgs5mU...)": the subject of a journal line, in its text.
+    fn who(&self, uid: u16) -> String {
+        match self.core.tracker.validators.get(&uid) {
+            Some(e) => format!("validator {uid} ({})", crate::report::short_hotkey(&e.target.hotkey)),
+            None => format!("validator {uid}"),
+        }
+    }
+
+    /// What the validator said last, for the reason in a journal line.
+    fn last_said(&self, uid: u16) -> String {
+        let Some(e) = self.core.tracker.validators.get(&uid) else { return String::new() };
+        let check = e.last_check.as_ref().map(|c| (c.at_ms, c.status.label(), c.reason.as_deref()));
+        let sent = e.last_broadcast.as_ref().map(|b| (b.at_ms, b.status.label(), b.reason.as_deref()));
+        match check.into_iter().chain(sent).max_by_key(|(at, ..)| *at) {
+            Some((_, label, Some(reason))) => format!(": {label} ({reason})"),
+            Some((_, label, None)) => format!(": {label}"),
+            None => String::new(),
+        }
+    }
+
+    /// One line per change, the subject and the reason in the text, fields for filtering.
     fn log_changes(&self, changes: &[Change]) {
         for change in changes {
+            let uid = match change {
+                Change::Added { uid }
+                | Change::Removed { uid }
+                | Change::Moved { uid }
+                | Change::WentAway { uid }
+                | Change::CameBack { uid }
+                | Change::Restarted { uid }
+                | Change::Coverage { uid, .. }
+                | Change::Alert { uid, .. } => *uid,
+            };
+            let (who, hotkey) = (self.who(uid), self.hotkey_of(uid));
+            let axon = self.core.tracker.validators.get(&uid).map(|e| e.target.addr().to_string()).unwrap_or_default();
             match change {
-                Change::Added { uid } => {
-                    tracing::info!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator is now eligible")
+                Change::Added { .. } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %hotkey, axon = %axon, "{who} is now eligible (axon {axon}): checking it")
                 }
-                Change::Removed { uid } => tracing::info!(validator_uid = uid, "validator is no longer eligible"),
-                Change::Moved { uid } => {
-                    tracing::info!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator's axon moved: checking it now")
+                Change::Removed { .. } => tracing::info!(validator_uid = uid, "{who} is no longer eligible: forgotten"),
+                Change::Moved { .. } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %hotkey, axon = %axon, "{who}'s axon moved to {axon}: checking it now")
                 }
-                Change::WentAway { uid } => {
-                    tracing::warn!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator stopped answering")
+                Change::WentAway { .. } => {
+                    tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey, axon = %axon, "{who} stopped answering at {axon}")
                 }
-                Change::CameBack { uid } => {
-                    tracing::info!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator answers again: checking it now")
+                Change::CameBack { .. } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %hotkey, "{who} answers again: checking it now")
                 }
-                Change::Restarted { uid } => {
-                    tracing::info!(validator_uid = uid, validator_hotkey = %self.hotkey_of(*uid), "validator restarted (new axon uuid): checking it now")
+                Change::Restarted { .. } => {
+                    tracing::info!(validator_uid = uid, validator_hotkey = %hotkey, "{who} restarted (new axon uuid): checking it now")
                 }
-                Change::Coverage { uid, from, to } => {
-                    let (outcome, from_name, hotkey) = (to.name(), from.name(), self.hotkey_of(*uid));
+                Change::Coverage { from, to, .. } => {
+                    let (outcome, from_name, said) = (to.name(), from.name(), self.last_said(uid));
                     match (from, to) {
                         (Coverage::Covered, Coverage::Missing | Coverage::Failing | Coverage::Held) => {
-                            tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey, outcome, from = from_name, "coverage lost")
+                            tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey, outcome, from = from_name, "coverage lost: {who} is {outcome}{said}")
                         }
                         _ => {
-                            tracing::info!(validator_uid = uid, validator_hotkey = %hotkey, outcome, from = from_name, "validator state changed")
+                            tracing::info!(validator_uid = uid, validator_hotkey = %hotkey, outcome, from = from_name, "{who}: {from_name} → {outcome}{said}")
                         }
                     }
                 }
-                Change::Alert { uid, alert } => {
-                    let hotkey = self.hotkey_of(*uid);
+                Change::Alert { alert, .. } => {
                     let outcome = alert.token();
                     if *alert == Alert::Refused {
-                        tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey, outcome, "validator {uid} {}", alert.advice());
+                        tracing::warn!(validator_uid = uid, validator_hotkey = %hotkey, outcome, "{who} {}{}", alert.advice(), self.last_said(uid));
                     } else {
-                        tracing::error!(validator_uid = uid, validator_hotkey = %hotkey, outcome, "validator {uid} {}", alert.advice());
+                        tracing::error!(validator_uid = uid, validator_hotkey = %hotkey, outcome, "{who} {}", alert.advice());
                     }
                 }
             }
