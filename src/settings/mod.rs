@@ -431,10 +431,16 @@ fn daemon(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Res
         origins.seconds("daemon.sweep_interval_secs", None, get(|d| d.sweep_interval_secs), 900.0, 7.0 * 86_400.0)?;
     let sweep_cron = d.and_then(|d| d.sweep_cron.clone());
     if let Some(cron) = &sweep_cron {
-        if cron.split_whitespace().count() < 6 {
+        // Parsed here with the scheduler's own parser, so a bad expression is a config error
+        // naming the key, not a surprise at the first sweep.
+        let parsed = (cron.split_whitespace().count() >= 6)
+            .then(|| tokio_cron_scheduler::Job::new_async(cron.as_str(), |_, _| Box::pin(async {})).err())
+            .ok_or_else(|| "has fewer than six fields".to_owned())
+            .and_then(|error| error.map_or(Ok(()), |e| Err(e.to_string())));
+        if let Err(why) = parsed {
             return Err(origins.in_file(
                 "daemon.sweep_cron",
-                format!("is {cron:?}"),
+                format!("is {cron:?} ({why})"),
                 "use a cron expression with seconds, e.g. \"0 */15 * * * *\"",
             ));
         }
@@ -613,6 +619,8 @@ mod tests {
             ("[[validators]]\nuid = 1\nhotkey = \"5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi\"\nip = \"nope\"\nport = 1\n", "validators[0].ip", "IPv4"),
             ("[[validators]]\nuid = 1\nhotkey = \"5DtDLm5rQHShDqojQpsvcN8tRXHVFaecfDoRet1SU6BFD9Fi\"\nip = \"0.0.0.0\"\nport = 1\n", "validators[0].ip", "serves no axon"),
             ("wallet = \"../x\"\n", "wallet", "bare name"),
+            ("[daemon]\nsweep_cron = \"*/15 * * * *\"\n", "daemon.sweep_cron", "with seconds"),
+            ("[daemon]\nsweep_cron = \"0 61 * * * *\"\n", "daemon.sweep_cron", "with seconds"),
         ];
         for (text, key, fix) in cases {
             let err = resolve_text(text, &Flags::default()).unwrap_err().to_string();
