@@ -74,9 +74,7 @@ async fn start(flags: Flags) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld
         };
         anyhow::anyhow!("{e}{hint}")
     })?;
-    let (pat, pat_source) = super::load_pat(&settings)
-        .await
-        .context("the agent needs the PAT: store it with `sudo gittensor-miner-agent pat set`")?;
+    let (pat, pat_source) = super::load_pat(&settings).await.context("the agent cannot run without the PAT")?;
 
     let dir = &settings.daemon.state_dir;
     std::fs::create_dir_all(dir).with_context(|| {
