@@ -53,6 +53,24 @@ pub enum CheckStatus {
 }
 
 impl CheckStatus {
+    /// The machine token (`status` in `--json`, the state file, `status --json`): the same
+    /// vocabulary for `check`, `post` and `status`, listed in the README.
+    pub fn token(self) -> &'static str {
+        match self {
+            CheckStatus::Valid => "valid",
+            CheckStatus::NoPat => "no_pat",
+            CheckStatus::InvalidPat => "invalid_pat",
+            CheckStatus::Inconclusive => "inconclusive",
+            CheckStatus::StoreUnavailable => "store_unavailable",
+            CheckStatus::Refused => "refused",
+            CheckStatus::ClockSkew => "clock_skew",
+            CheckStatus::Blacklisted => "blacklisted",
+            CheckStatus::NoResponse => "no_response",
+            CheckStatus::Malformed => "malformed",
+        }
+    }
+
+    /// Words for people (the tables, logs); scripts read [`CheckStatus::token`].
     pub fn label(self) -> &'static str {
         match self {
             CheckStatus::Valid => "valid",
@@ -75,9 +93,13 @@ pub struct CheckAnswer {
     pub status: CheckStatus,
     pub has_pat: Option<bool>,
     pub pat_valid: Option<bool>,
+    /// The best explanation of the answer, for logs and the state file: the validator's own
+    /// `rejection_reason` when its handler answered, else ours. Output splits the two:
+    /// [`CheckAnswer::reference_rejection_reason`] and [`CheckAnswer::detail`].
     pub rejection_reason: Option<String>,
-    /// HTTP status, or for failures the code bittensor's dendrite would report
-    /// (408 timeout, 503 unreachable, 422 unreadable answer).
+    /// The code bittensor 10.3.1's dendrite records in `synapse.dendrite.status_code`: the
+    /// HTTP status of a JSON answer; 408 timeout, 503 unreachable or cut off, 422 an
+    /// answer it cannot parse (not JSON, wrong shape).
     pub status_code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub axon_uuid: Option<String>,
@@ -94,6 +116,38 @@ impl CheckAnswer {
             (Some(true), None) => "inconclusive",
             _ => "no_response",
         }
+    }
+
+    /// The reference's `rejection_reason`: what the validator's handler said, or `null`
+    /// when its handler gave no answer (bittensor's dendrite keeps the request's `None`).
+    pub fn reference_rejection_reason(&self) -> Option<&str> {
+        split_reason(self.status_code, self.rejection_reason.as_deref()).0
+    }
+
+    /// Our own explanation, where the validator's answer carries none of its own
+    /// (no answer, a refusal, an unusable answer).
+    pub fn detail(&self) -> Option<&str> {
+        match split_reason(self.status_code, self.rejection_reason.as_deref()) {
+            (_, Some(ours)) => Some(ours),
+            _ if self.status == CheckStatus::Malformed => Some(NOT_A_CHECK_HANDLER),
+            _ => None,
+        }
+    }
+}
+
+/// Our explanations of a 200 answer that its body did not give. Every other explanation of
+/// ours comes with a status code other than 200.
+const NOT_A_CHECK_HANDLER: &str = "answer carries no `has_pat`: not a gittensor PAT handler";
+const NOT_A_BROADCAST_HANDLER: &str = "answer carries no `accepted`: not a gittensor PAT handler";
+const FORGED: &str = "answer is not signed by the validator's hotkey: not trusted (spoofed endpoint or wrong hotkey?)";
+
+/// (the validator's `rejection_reason`, our explanation) of an answer's `rejection_reason`.
+fn split_reason(status_code: u16, reason: Option<&str>) -> (Option<&str>, Option<&str>) {
+    match reason {
+        Some(r) if status_code != 200 || [NOT_A_CHECK_HANDLER, NOT_A_BROADCAST_HANDLER, FORGED].contains(&r) => {
+            (None, Some(r))
+        }
+        theirs => (theirs, None),
     }
 }
 
@@ -119,6 +173,23 @@ pub enum BroadcastStatus {
 }
 
 impl BroadcastStatus {
+    /// The machine token; see [`CheckStatus::token`].
+    pub fn token(self) -> &'static str {
+        match self {
+            BroadcastStatus::Accepted => "accepted",
+            BroadcastStatus::IdentityLocked => "identity_locked",
+            BroadcastStatus::StoreUnavailable => "store_unavailable",
+            BroadcastStatus::GithubUnavailable => "github_unavailable",
+            BroadcastStatus::PatRejected => "pat_rejected",
+            BroadcastStatus::Refused => "refused",
+            BroadcastStatus::ClockSkew => "clock_skew",
+            BroadcastStatus::Blacklisted => "blacklisted",
+            BroadcastStatus::NoResponse => "no_response",
+            BroadcastStatus::Malformed => "malformed",
+        }
+    }
+
+    /// Words for people; scripts read [`BroadcastStatus::token`].
     pub fn label(self) -> &'static str {
         match self {
             BroadcastStatus::Accepted => "accepted",
@@ -143,6 +214,22 @@ pub struct BroadcastAnswer {
     pub status_code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub axon_uuid: Option<String>,
+}
+
+impl BroadcastAnswer {
+    /// See [`CheckAnswer::reference_rejection_reason`].
+    pub fn reference_rejection_reason(&self) -> Option<&str> {
+        split_reason(self.status_code, self.rejection_reason.as_deref()).0
+    }
+
+    /// See [`CheckAnswer::detail`].
+    pub fn detail(&self) -> Option<&str> {
+        match split_reason(self.status_code, self.rejection_reason.as_deref()) {
+            (_, Some(ours)) => Some(ours),
+            _ if self.status == BroadcastStatus::Malformed => Some(NOT_A_BROADCAST_HANDLER),
+            _ => None,
+        }
+    }
 }
 
 /// The part of classification both synapses share: transport failures, status codes,
@@ -179,14 +266,13 @@ fn common(result: &Result<Reply, CallError>) -> Common<'_> {
     };
     let code = reply.http_status;
     if reply.provenance == Provenance::Forged {
-        return fail(
-            FailureKind::Malformed,
-            "answer is not signed by the validator's hotkey: not trusted (spoofed endpoint or wrong hotkey?)".into(),
-            code,
-        );
+        return fail(FailureKind::Malformed, FORGED.into(), code);
     }
     // Peers control this text; keep it short enough for a table and a log line.
     let message: String = reply.message.as_deref().unwrap_or_default().chars().take(300).collect();
+    // bittensor's dendrite reads every answer with aiohttp's `response.json()`: one that is
+    // not JSON raises, and the dendrite records 422 whatever the HTTP status was.
+    let reported = if reply.body.is_none() { 422 } else { code };
     let described = |what: &str| {
         if message.is_empty() {
             what.to_owned()
@@ -204,17 +290,23 @@ fn common(result: &Result<Reply, CallError>) -> Common<'_> {
         401 if message.contains("Nonce is too old: acceptable delta") => fail(
             FailureKind::ClockSkew,
             described("our request's timestamp is outside the validator's window; check this machine's clock (NTP)"),
-            code,
+            reported,
         ),
-        400 | 401 => fail(FailureKind::Refused, described("request refused"), code),
-        403 => fail(FailureKind::Blacklisted, described("validator does not see our hotkey as registered"), code),
-        404 => {
-            fail(FailureKind::Malformed, described("validator does not serve this synapse (outdated gittensor?)"), code)
-        }
-        408 | 500..=599 => fail(FailureKind::NoResponse, described(&format!("HTTP {code}")), code),
-        _ => fail(FailureKind::Malformed, described(&format!("unexpected HTTP {code}")), code),
+        400 | 401 => fail(FailureKind::Refused, described("request refused"), reported),
+        403 => fail(FailureKind::Blacklisted, described("validator does not see our hotkey as registered"), reported),
+        404 => fail(
+            FailureKind::Malformed,
+            described("validator does not serve this synapse (outdated gittensor?)"),
+            reported,
+        ),
+        408 | 500..=599 => fail(FailureKind::NoResponse, described(&format!("HTTP {code}")), reported),
+        _ => fail(FailureKind::Malformed, described(&format!("unexpected HTTP {code}")), reported),
     }
 }
+
+/// A validator's own reason is kept whole up to this (gittensor's longest, a wrapped
+/// `requests` error, is about 300 characters); a hostile peer's novel is cut.
+const REASON_MAX_CHARS: usize = 400;
 
 /// Reads an optional boolean; any other type makes the answer malformed.
 fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
@@ -228,7 +320,7 @@ fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, String
 fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.chars().take(300).collect())),
+        Some(Value::String(s)) => Ok(Some(s.chars().take(REASON_MAX_CHARS).collect())),
         Some(other) => Err(format!("`{key}` should be a string, got {other}")),
     }
 }
@@ -424,7 +516,7 @@ mod tests {
     fn peer_supplied_reasons_are_truncated() {
         let long = "x".repeat(10_000);
         let answer = check(json!(false), json!(false), json!(long));
-        assert_eq!(answer.rejection_reason.unwrap().len(), 300);
+        assert_eq!(answer.rejection_reason.unwrap().len(), REASON_MAX_CHARS);
     }
 
     #[test]
@@ -495,6 +587,102 @@ mod tests {
         assert_eq!(b(json!(false), "No Github id found for miner 3's PAT"), PatRejected);
         assert_eq!(b(json!(false), "PAT test query failed: GitHub GraphQL API returned 401"), PatRejected);
         assert_eq!(b(Value::Null, ""), Malformed);
+    }
+
+    #[test]
+    fn one_token_vocabulary_for_json_and_the_state_file() {
+        use CheckStatus as C;
+        for status in [
+            C::Valid,
+            C::NoPat,
+            C::InvalidPat,
+            C::Inconclusive,
+            C::StoreUnavailable,
+            C::Refused,
+            C::ClockSkew,
+            C::Blacklisted,
+            C::NoResponse,
+            C::Malformed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.token(), "{status:?}");
+        }
+        use BroadcastStatus as B;
+        for status in [
+            B::Accepted,
+            B::IdentityLocked,
+            B::StoreUnavailable,
+            B::GithubUnavailable,
+            B::PatRejected,
+            B::Refused,
+            B::ClockSkew,
+            B::Blacklisted,
+            B::NoResponse,
+            B::Malformed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.token(), "{status:?}");
+        }
+    }
+
+    /// The reference's `rejection_reason` is what the validator's handler said, or `null`
+    /// (bittensor leaves the request's `None` when no handler answered); ours is `detail`.
+    #[test]
+    fn the_validators_reason_and_ours_are_kept_apart() {
+        let theirs = check(json!(false), json!(false), json!("No PAT stored for this miner"));
+        assert_eq!(theirs.reference_rejection_reason(), Some("No PAT stored for this miner"));
+        assert_eq!(theirs.detail(), None);
+
+        for failure in [
+            classify_check(&Err(CallError::Timeout)),
+            classify_check(&Err(CallError::Connect("Connection refused (os error 111)".into()))),
+            classify_check(&reply(403, json!({"message": "Forbidden. Key is blacklisted"}))),
+            classify_check(&reply(200, json!({"has_pat": "maybe"}))),
+        ] {
+            assert_eq!(failure.reference_rejection_reason(), None, "{failure:?}");
+            assert!(failure.detail().is_some(), "{failure:?}");
+            assert_eq!(failure.rejection_reason.as_deref(), failure.detail(), "logs keep our explanation");
+        }
+
+        let not_a_handler = classify_check(&reply(200, json!({})));
+        assert_eq!((not_a_handler.status, not_a_handler.status_code), (CheckStatus::Malformed, 200));
+        assert_eq!(not_a_handler.reference_rejection_reason(), None);
+        assert!(not_a_handler.detail().unwrap().contains("not a gittensor PAT handler"));
+        let with_reason = classify_check(&reply(200, json!({"rejection_reason": "busy"})));
+        assert_eq!(with_reason.reference_rejection_reason(), Some("busy"));
+        assert!(with_reason.detail().unwrap().contains("not a gittensor PAT handler"));
+
+        let mut forged = reply(200, json!({"has_pat": true, "pat_valid": true, "rejection_reason": "trust me"}));
+        forged.as_mut().unwrap().provenance = Provenance::Forged;
+        let forged = classify_check(&forged);
+        assert_eq!(forged.reference_rejection_reason(), None);
+        assert!(forged.detail().unwrap().contains("not signed"));
+
+        let rejected = classify_broadcast(&reply(
+            200,
+            json!({"accepted": false, "rejection_reason": "Hotkey not registered on subnet"}),
+        ));
+        assert_eq!(rejected.reference_rejection_reason(), Some("Hotkey not registered on subnet"));
+        let silent = classify_broadcast(&Err(CallError::Timeout));
+        assert_eq!((silent.reference_rejection_reason(), silent.detail()), (None, Some("timed out")));
+    }
+
+    /// bittensor's dendrite records 422 for any answer aiohttp cannot read as JSON, whatever
+    /// its HTTP status; the category still follows the HTTP status.
+    #[test]
+    fn an_answer_that_is_not_json_is_recorded_as_422() {
+        let not_json = |status| {
+            classify_check(&Ok(Reply {
+                http_status: status,
+                message: None,
+                body: None,
+                axon_uuid: None,
+                provenance: Provenance::Unsigned,
+            }))
+        };
+        let bad_gateway = not_json(502);
+        assert_eq!((bad_gateway.status, bad_gateway.status_code), (CheckStatus::NoResponse, 422));
+        assert!(bad_gateway.detail().unwrap().contains("HTTP 502"));
+        assert_eq!((not_json(200).status, not_json(200).status_code), (CheckStatus::Malformed, 422));
+        assert_eq!(not_json(403).status, CheckStatus::Blacklisted);
     }
 
     #[test]

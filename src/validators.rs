@@ -5,11 +5,13 @@
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::chain::eligibility::alpha_amount;
 use crate::chain::{self, ChainError, ChainReader};
 use crate::settings::Settings;
 use crate::transport::Target;
 
-/// A high-vtrust uid that is not probed, and why.
+/// A high-vtrust uid that is not probed, and why: the reference's `skipped` entry, key for
+/// key (`vtrust` and `stake` as its float32 metagraph holds them).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Skipped {
     pub uid: u16,
@@ -32,8 +34,48 @@ pub enum DiscoverError {
     Chain(#[from] ChainError),
     #[error("hotkey {hotkey} is not registered on subnet {netuid} ({endpoint}): register it (`btcli subnets register --netuid {netuid}`) or check `wallet`/`hotkey`/`network`; nothing was sent")]
     NotRegistered { hotkey: String, netuid: u16, endpoint: String },
-    #[error("no validator passed min_vtrust={min_vtrust} / min_stake={min_stake} α ({skipped} high-vtrust uid(s) skipped); lower the thresholds or check the network")]
-    NoneEligible { min_vtrust: f64, min_stake: f64, skipped: usize },
+    /// Every high-vtrust uid failed the axon or stake rule. The reference's message, word for
+    /// word, and its error type (`no_validators_eligible`) with the `skipped` list.
+    #[error("No validators passed --min-vtrust={} / --min-stake={} α; all {} candidate(s) excluded.", python_g(*.min_vtrust), alpha_amount(*.min_stake), .skipped.len())]
+    NoneEligible { min_vtrust: f64, min_stake: f64, skipped: Vec<Skipped> },
+    /// No uid has `validator_trust` above the threshold: the reference's message.
+    #[error("No reachable validator axons found on the network.")]
+    NoValidators,
+}
+
+impl DiscoverError {
+    /// The reference's `error.type` under `--json`.
+    pub fn json_type(&self) -> &'static str {
+        match self {
+            DiscoverError::NoneEligible { .. } => "no_validators_eligible",
+            _ => "cli_error",
+        }
+    }
+}
+
+/// Python's `f"{x:g}"`: six significant digits, trailing zeros dropped, exponent form
+/// below 1e-4 and from 1e6 (`0.25`, `1e-05`, `1.5e+06`).
+pub fn python_g(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return if x.is_nan() {
+            "nan".into()
+        } else if x.is_infinite() {
+            (if x > 0.0 { "inf" } else { "-inf" }).into()
+        } else {
+            "0".into()
+        };
+    }
+    let scientific = format!("{x:.5e}"); // d.ddddde±x, rounded to 6 significant digits
+    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
+    let exponent: i32 = exponent.parse().expect("{:e} exponent is a number");
+    let trim = |s: &str| s.trim_end_matches('0').trim_end_matches('.').to_owned();
+    if (-4..6).contains(&exponent) {
+        let decimals = usize::try_from(5 - exponent).unwrap_or(0);
+        trim(&format!("{x:.decimals$}"))
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exponent.abs())
+    }
 }
 
 /// The validators to probe for the miner `miner_hotkey`. From the chain, the miner must be
@@ -64,4 +106,44 @@ pub async fn discover(settings: &Settings, miner_hotkey: &str) -> Result<Validat
     let mut set = chain::select(&snapshot.neurons, settings.min_vtrust, settings.min_stake);
     set.source = format!("chain {} at block {}", snapshot.endpoint, snapshot.block);
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_g_formats_like_python() {
+        // Expected values are Python 3's own `format(x, "g")`.
+        for (x, expected) in [
+            (0.25, "0.25"),
+            (0.3, "0.3"),
+            (0.0, "0"),
+            (1.0, "1"),
+            (0.123456789, "0.123457"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (123456.0, "123456"),
+            (1234567.0, "1.23457e+06"),
+            (15000.0, "15000"),
+        ] {
+            assert_eq!(python_g(x), expected, "{x}");
+        }
+    }
+
+    #[test]
+    fn the_none_eligible_message_is_the_references() {
+        let skipped = Skipped { uid: 3, vtrust: 0.5, stake: 100.0, reasons: vec!["not serving an axon".into()] };
+        let e = DiscoverError::NoneEligible {
+            min_vtrust: 0.25,
+            min_stake: 100_000.0,
+            skipped: vec![skipped.clone(), skipped],
+        };
+        assert_eq!(
+            e.to_string(),
+            "No validators passed --min-vtrust=0.25 / --min-stake=100,000 α; all 2 candidate(s) excluded."
+        );
+        assert_eq!(e.json_type(), "no_validators_eligible");
+        assert_eq!(DiscoverError::NoValidators.json_type(), "cli_error");
+    }
 }

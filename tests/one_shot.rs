@@ -78,7 +78,11 @@ fn post_sends_the_pat_only_to_the_validator_that_lacks_it() {
     assert_eq!(json["github_login"], "octo-miner");
     assert_eq!((json["accepted"].clone(), json["sent"].clone()), (json!(3), json!(1)));
     assert_eq!(result_for(&json, 1)["status"], "accepted");
-    assert_eq!(result_for(&json, 0)["status"], "already valid");
+    assert_eq!(result_for(&json, 0)["status"], "already_valid");
+    assert_eq!(
+        (result_for(&json, 0)["accepted"].clone(), result_for(&json, 0)["broadcast"].clone()),
+        (json!(true), json!(false))
+    );
     // And the validator really holds it now.
     let out = agent(&["check", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(code(&out), 0, "{}", all_output(&out));
@@ -108,7 +112,10 @@ fn a_silent_validator_is_retried_and_partial_coverage_is_reported() {
     assert_eq!(json["success"], false);
     assert_eq!((json["accepted"].clone(), json["no_response"].clone()), (json!(2), json!(1)));
     let silent = result_for(&json, 2);
-    assert_eq!((silent["status"].clone(), silent["status_code"].clone()), (json!("no response"), json!(408)));
+    assert_eq!((silent["status"].clone(), silent["status_code"].clone()), (json!("no_response"), json!(408)));
+    assert_eq!(silent["accepted"], Value::Null, "no answer: the reference's null");
+    assert_eq!(silent["rejection_reason"], Value::Null, "bittensor leaves the reason null: ours is `detail`");
+    assert!(silent["detail"].as_str().is_some_and(|d| !d.is_empty()), "{silent}");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("not every eligible validator holds your PAT"), "{stderr}");
     // Retried (more than one check), but on the schedule: base 0.2 s doubling to a 1 s
@@ -146,7 +153,7 @@ fn identity_locked_is_reported_as_not_fixable_by_resending() {
     let out = agent(&["post", "--config", config.to_str().unwrap(), "--json"], &[PAT_ENV]);
     assert_eq!(code(&out), 3, "{}", all_output(&out));
     let json = stdout_json(&out);
-    assert_eq!(result_for(&json, 1)["status"], "identity locked");
+    assert_eq!(result_for(&json, 1)["status"], "identity_locked");
     assert_eq!(result_for(&json, 1)["accepted"], false);
     assert!(text(&out.stderr).contains("re-sending cannot fix it"), "{}", text(&out.stderr));
     assert_eq!(emu.counts("broadcasts"), [1, 1], "no second attempt at a locked identity");
@@ -159,7 +166,16 @@ fn store_unavailable_is_retried_and_never_treated_as_missing() {
     let config = emu.write_config(FAST_RETRY);
     let out = agent(&["post", "--config", config.to_str().unwrap(), "--json"], &[PAT_ENV]);
     assert_eq!(code(&out), 3, "{}", all_output(&out));
-    assert_eq!(result_for(&stdout_json(&out), 0)["status"], "store unavailable");
+    let json = stdout_json(&out);
+    let row = result_for(&json, 0);
+    assert_eq!(row["status"], "store_unavailable");
+    // It answered (200) and holds no PAT of ours: the reference's categories count that as
+    // rejected, as `gitt miner post` would have been. Ours say it was not sent, and why.
+    assert_eq!((row["accepted"].clone(), row["status_code"].clone()), (json!(false), json!(200)));
+    assert_eq!(row["rejection_reason"], "Validator PAT store temporarily unavailable; please retry.");
+    assert_eq!(row["broadcast"], false);
+    assert!(row["detail"].as_str().unwrap().starts_with("not sent"), "{row}");
+    assert_eq!((json["rejected"].clone(), json["no_response"].clone()), (json!(1), json!(0)));
     assert_eq!(emu.counts("broadcasts"), [0]);
     assert!(emu.counts("checks")[0] >= 2, "retried");
 }
@@ -407,7 +423,7 @@ fn post_covers_validators_while_a_silent_one_hangs_and_stops_at_the_retry_budget
     let json = stdout_json(&out);
     assert_eq!(json["success"], false);
     assert_eq!((json["accepted"].clone(), json["no_response"].clone()), (json!(2), json!(1)));
-    assert_eq!(result_for(&json, 0)["status"], "no response");
+    assert_eq!(result_for(&json, 0)["status"], "no_response");
     assert_eq!(result_for(&json, 1)["status"], "accepted");
     assert_eq!(emu.counts("broadcasts"), [0, 1, 1]);
 }

@@ -19,38 +19,68 @@ pub struct Neuron {
     pub total_stake: f64,
 }
 
-/// The chain's `u128` ip and `ip_type` (4 or 6) as an address; `None` for 0 or an unknown type.
+/// The chain's `u128` ip as an address; `None` only for 0, which is what "not serving"
+/// means to the reference (bittensor's `AxonInfo.is_serving` is `ip != "0.0.0.0"`, whatever
+/// the port). `ip_type` 6 is IPv6; otherwise the number decides, as `netaddr.IPAddress(int)`
+/// does for bittensor: up to 2³²−1 IPv4, above it IPv6.
 pub fn axon_ip(ip: u128, ip_type: u8) -> Option<IpAddr> {
-    if ip == 0 {
-        return None;
-    }
-    match ip_type {
-        4 => u32::try_from(ip).ok().map(|v4| IpAddr::V4(Ipv4Addr::from(v4))),
-        6 => Some(IpAddr::V6(Ipv6Addr::from(ip))),
-        _ => None,
+    match (ip, ip_type) {
+        (0, _) => None,
+        (_, 6) => Some(IpAddr::V6(Ipv6Addr::from(ip))),
+        _ => Some(match u32::try_from(ip) {
+            Ok(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
+            Err(_) => IpAddr::V6(Ipv6Addr::from(ip)),
+        }),
     }
 }
 
+/// A value as bittensor's metagraph holds it: a `float32` tensor, read back with `float()`.
+/// The reference compares and prints these, so the agent does too.
+pub fn as_metagraph_float(value: f64) -> f64 {
+    f64::from(value as f32)
+}
+
+/// An amount of α as the reference writes it (`f"{stake:,.0f}"`): rounded to a whole
+/// number, thousands separated by commas.
+pub fn alpha_amount(value: f64) -> String {
+    let whole = format!("{value:.0}");
+    let (sign, digits) = whole.strip_prefix('-').map_or(("", whole.as_str()), |d| ("-", d));
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return whole; // inf, NaN: never from the chain
+    }
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}")
+}
+
 /// Uids with `validator_trust <= min_vtrust` are not validators and are dropped silently;
-/// the others must serve an axon and hold at least `min_stake` α, or are reported as skipped.
+/// the others must serve an axon and hold at least `min_stake` α, or are reported as skipped
+/// — with the reference's reasons, word for word. vtrust and stake are compared and reported
+/// as the reference's metagraph holds them (see [`as_metagraph_float`]).
 pub fn select(neurons: &[Neuron], min_vtrust: f64, min_stake: f64) -> ValidatorSet {
     let mut set = ValidatorSet::default();
     for n in neurons {
-        if n.validator_trust <= min_vtrust {
+        let (vtrust, stake) = (as_metagraph_float(n.validator_trust), as_metagraph_float(n.total_stake));
+        if vtrust <= min_vtrust {
             continue;
         }
         let mut reasons = Vec::new();
         if n.axon.is_none() {
             reasons.push("not serving an axon".to_owned());
         }
-        if n.total_stake < min_stake {
-            reasons.push(format!("stake {:.0} α below {:.0} α threshold", n.total_stake, min_stake));
+        if stake < min_stake {
+            reasons.push(format!("stake {} α below {} α threshold", alpha_amount(stake), alpha_amount(min_stake)));
         }
         match n.axon {
             Some((ip, port)) if reasons.is_empty() => {
                 set.eligible.push(Target { uid: n.uid, hotkey: n.hotkey.clone(), ip, port })
             }
-            _ => set.skipped.push(Skipped { uid: n.uid, vtrust: n.validator_trust, stake: n.total_stake, reasons }),
+            _ => set.skipped.push(Skipped { uid: n.uid, vtrust, stake, reasons }),
         }
     }
     set
@@ -78,10 +108,10 @@ mod tests {
 
     #[test]
     fn stake_exactly_at_the_threshold_is_kept() {
-        let set = select(&[neuron(1, 0.9, 15_000.0, serving()), neuron(2, 0.9, 14_999.999, serving())], 0.25, 15_000.0);
+        let set = select(&[neuron(1, 0.9, 15_000.0, serving()), neuron(2, 0.9, 14_999.0, serving())], 0.25, 15_000.0);
         assert_eq!(set.eligible.iter().map(|t| t.uid).collect::<Vec<_>>(), [1]);
         assert_eq!(set.skipped[0].uid, 2);
-        assert_eq!(set.skipped[0].reasons, ["stake 15000 α below 15000 α threshold"]);
+        assert_eq!(set.skipped[0].reasons, ["stake 14,999 α below 15,000 α threshold"]);
     }
 
     #[test]
@@ -98,8 +128,35 @@ mod tests {
         assert_eq!(axon_ip(0x7f00_0001, 4), Some("127.0.0.1".parse().unwrap()));
         assert_eq!(axon_ip(1, 6), Some("::1".parse().unwrap()));
         assert_eq!(axon_ip(0x2001_0db8 << 96, 6), Some("2001:db8::".parse().unwrap()));
-        assert_eq!(axon_ip(1 << 40, 4), None, "an IPv4 type with a larger number is garbage");
-        assert_eq!(axon_ip(5, 9), None);
+        // As bittensor reads them (netaddr): the number, not the type, decides.
+        assert_eq!(axon_ip(1 << 40, 4), Some("::100:0:0".parse().unwrap()));
+        assert_eq!(axon_ip(5, 9), Some("0.0.0.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn stakes_read_like_the_reference_writes_them() {
+        assert_eq!(alpha_amount(58_037.4), "58,037");
+        assert_eq!(alpha_amount(100_000.0), "100,000");
+        assert_eq!(alpha_amount(999.5), "1,000", "half rounds to even, as Python's format does");
+        assert_eq!(alpha_amount(0.4), "0");
+        assert_eq!((alpha_amount(0.5), alpha_amount(1.5), alpha_amount(2.5)), ("0".into(), "2".into(), "2".into()));
+        assert_eq!(alpha_amount(1_234_567_890.0), "1,234,567,890");
+        let set = select(&[neuron(7, 0.9, 58_037.0, serving())], 0.25, 100_000.0);
+        assert_eq!(set.skipped[0].reasons, ["stake 58,037 α below 100,000 α threshold"]);
+    }
+
+    /// bittensor's metagraph keeps vtrust and stake in float32 tensors; `gitt` compares and
+    /// prints those values, so a stake a hair under the threshold in rao is at it in float32.
+    #[test]
+    fn thresholds_apply_to_the_metagraphs_float32_values() {
+        let set = select(
+            &[neuron(1, 0.8, 14_999.999_999_999, serving()), neuron(2, 0.8, 14_000.0, serving())],
+            0.25,
+            15_000.0,
+        );
+        assert_eq!(set.eligible.iter().map(|t| t.uid).collect::<Vec<_>>(), [1]);
+        assert_eq!(set.skipped[0].vtrust, 0.800000011920929, "float(np.float32(52428 / 65535))");
+        assert_eq!(set.skipped[0].stake, 14_000.0);
     }
 
     #[test]

@@ -42,12 +42,50 @@ pub enum ChainError {
         "the chain node at {endpoint} answered {what} with data we cannot read ({detail}); is it a subtensor node?"
     )]
     Garbage { endpoint: String, what: &'static str, detail: String },
+    #[error(
+        "the chain node at {endpoint} answered {what} with data that does not match its own metadata ({detail}); it may run an older or newer runtime than it describes: try another endpoint"
+    )]
+    Undecodable { endpoint: String, what: &'static str, detail: String },
     #[error("the chain node at {endpoint} offers no {what}; is it a subtensor node, and is it up to date?")]
     Unsupported { endpoint: String, what: &'static str },
+    #[error(
+        "the chain node at {endpoint} served no runtime API descriptions: its metadata could not be read at V15 (it did not answer `Metadata_metadata_versions`, so only the V14 metadata was read); use a node that serves metadata V15 (any current subtensor node)"
+    )]
+    NoRuntimeApis { endpoint: String },
     #[error("subnet {netuid} does not exist on the chain at {endpoint}; check `netuid` and `network`")]
     NoSubnet { endpoint: String, netuid: u16 },
-    #[error("every chain endpoint failed:\n  {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    /// Every endpoint failed, on both passes. Shown once per distinct failure.
+    #[error("every chain endpoint failed:\n  {}", distinct_lines(.0).join("\n  "))]
     AllFailed(Vec<ChainError>),
+}
+
+/// Each distinct failure once, in order, with how often it happened when more than once.
+fn distinct_lines(failures: &[ChainError]) -> Vec<String> {
+    let mut lines: Vec<(String, usize)> = Vec::new();
+    for failure in failures {
+        let text = failure.to_string();
+        match lines.iter_mut().find(|(seen, _)| *seen == text) {
+            Some((_, n)) => *n += 1,
+            None => lines.push((text, 1)),
+        }
+    }
+    lines.into_iter().map(|(text, n)| if n == 1 { text } else { format!("{text} ({n} tries)") }).collect()
+}
+
+/// An RPC client's error text without the layers that repeat themselves: subxt wraps its
+/// own error in itself ("RPC error: client error: RPC error: client error: Error when
+/// opening the TCP socket: …"); the cause is what a person needs.
+pub fn tidy_detail(detail: &str) -> String {
+    const NOISE: [&str; 2] = ["RPC error: ", "client error: "];
+    let mut rest = detail.trim();
+    while let Some(stripped) = NOISE.iter().find_map(|noise| rest.strip_prefix(noise)) {
+        rest = stripped.trim_start();
+    }
+    if rest.is_empty() {
+        detail.trim().to_owned()
+    } else {
+        rest.to_owned()
+    }
 }
 
 /// What was read, and from where.
@@ -74,15 +112,22 @@ impl ChainReader {
 
     /// Tries each endpoint in turn, twice round: a node that dropped the connection
     /// mid-call gets a fresh connection on the second pass.
+    /// Failures are logged (once each) only when another endpoint then answers: when all
+    /// fail, the one error returned says everything, each distinct failure once.
     pub async fn read(&self, netuid: u16) -> Result<Snapshot, ChainError> {
         let mut failures = Vec::new();
         for pass in 0..2 {
             for endpoint in &self.endpoints {
                 match self.read_from(endpoint, netuid).await {
-                    Ok(snapshot) => return Ok(snapshot),
+                    Ok(snapshot) => {
+                        for line in distinct_lines(&failures) {
+                            tracing::warn!(error = %line, "chain endpoint failed before {endpoint} answered");
+                        }
+                        return Ok(snapshot);
+                    }
                     Err(e @ ChainError::NoSubnet { .. }) => return Err(e),
                     Err(e) => {
-                        tracing::warn!(endpoint = %endpoint, pass, error = %e, "chain endpoint failed");
+                        tracing::debug!(endpoint = %endpoint, pass, error = %e, "chain endpoint failed");
                         failures.push(e);
                     }
                 }
@@ -96,7 +141,7 @@ impl ChainReader {
         let rpc = bounded("the connection", self.connect_timeout)
             .run(RpcClient::from_insecure_url(endpoint), |e| ChainError::Unreachable {
                 endpoint: endpoint.into(),
-                detail: e.to_string(),
+                detail: tidy_detail(&e.to_string()),
             })
             .await?;
         let backend = LegacyBackend::<SubstrateConfig>::builder().build(rpc);
@@ -107,6 +152,11 @@ impl ChainReader {
             .run(client.at_current_block(), failed(endpoint, "the latest block and its metadata"))
             .await?;
         let metadata = at.metadata_ref();
+        // Metadata V14 describes no runtime APIs: subxt falls back to it when the node does
+        // not answer `Metadata_metadata_versions`. Then every API below looks "missing".
+        if metadata.runtime_api_traits().len() == 0 {
+            return Err(ChainError::NoRuntimeApis { endpoint: endpoint.into() });
+        }
         let has = |api: &str, method: &str| {
             metadata.runtime_api_trait_by_name(api).is_some_and(|t| t.method_by_name(method).is_some())
         };
@@ -122,7 +172,7 @@ impl ChainReader {
             return Err(ChainError::Unsupported { endpoint: endpoint.into(), what: NEURONS });
         }
         let neurons = bounded(NEURONS, self.call_timeout)
-            .run(call("NeuronInfoRuntimeApi", "get_neurons_lite"), failed(endpoint, NEURONS))
+            .run(call("NeuronInfoRuntimeApi", "get_neurons_lite"), api_failed(endpoint, NEURONS))
             .await?;
         let garbage =
             |what: &'static str| move |detail: String| ChainError::Garbage { endpoint: endpoint.into(), what, detail };
@@ -139,7 +189,7 @@ impl ChainReader {
             });
         };
         tracing::debug!(endpoint, stake_source, "reading stakes");
-        let state = bounded(stake_source, self.call_timeout).run(state, failed(endpoint, stake_source)).await?;
+        let state = bounded(stake_source, self.call_timeout).run(state, api_failed(endpoint, stake_source)).await?;
         let Some(stakes) = decode_total_stake(&state).map_err(garbage(stake_source))? else {
             return Err(ChainError::NoSubnet { endpoint: endpoint.into(), netuid });
         };
@@ -156,7 +206,20 @@ impl ChainReader {
 }
 
 fn failed<'a, E: std::fmt::Display>(endpoint: &'a str, what: &'static str) -> impl FnOnce(E) -> ChainError + 'a {
-    move |e| ChainError::CallFailed { endpoint: endpoint.into(), what, detail: e.to_string() }
+    move |e| ChainError::CallFailed { endpoint: endpoint.into(), what, detail: tidy_detail(&e.to_string()) }
+}
+
+/// A runtime API call: an answer the metadata cannot decode is told apart from a failed call.
+fn api_failed<'a>(
+    endpoint: &'a str,
+    what: &'static str,
+) -> impl FnOnce(subxt::error::RuntimeApiError) -> ChainError + 'a {
+    move |e| match e {
+        subxt::error::RuntimeApiError::CouldNotDecodeResponse(detail) => {
+            ChainError::Undecodable { endpoint: endpoint.into(), what, detail: detail.to_string() }
+        }
+        other => failed(endpoint, what)(other),
+    }
 }
 
 /// A chain request bounded in time, so a silent node can never hang the agent.
@@ -247,7 +310,8 @@ fn decode_neurons(v: &Value) -> Result<Vec<Neuron>, String> {
             let port =
                 u16::try_from(number_field(axon, "port").map_err(at)?).map_err(|_| at("port out of range".into()))?;
             let vtrust = number_field(n, "validator_trust").map_err(at)?;
-            let axon = axon_ip(ip, ip_type).filter(|_| port != 0).map(|ip| (ip, port));
+            // Serving means ip ≠ 0, whatever the port (bittensor's `AxonInfo.is_serving`).
+            let axon = axon_ip(ip, ip_type).map(|ip| (ip, port));
             Ok(Neuron { uid, hotkey, axon, validator_trust: vtrust as f64 / f64::from(u16::MAX), total_stake: 0.0 })
         })
         .collect()
@@ -269,4 +333,28 @@ fn decode_total_stake(v: &Value) -> Result<Option<Vec<u128>>, String> {
         .map(|s| number(s).ok_or_else(|| "a `total_stake` entry is not a number".to_owned()))
         .collect::<Result<_, _>>()
         .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_errors_lose_their_repeated_wrapping() {
+        assert_eq!(
+            tidy_detail("RPC error: client error: RPC error: client error: Error when opening the TCP socket: Connection refused (os error 111)"),
+            "Error when opening the TCP socket: Connection refused (os error 111)"
+        );
+        assert_eq!(tidy_detail("RPC error: client error: "), "client error:", "never empty");
+        assert_eq!(tidy_detail("Method not found"), "Method not found");
+    }
+
+    #[test]
+    fn the_same_failure_on_both_passes_is_said_once() {
+        let refused = || ChainError::Unreachable { endpoint: "ws://a".into(), detail: "refused".into() };
+        let other = ChainError::Timeout { endpoint: "ws://b".into(), what: "the connection", secs: 5 };
+        let text = ChainError::AllFailed(vec![refused(), other, refused()]).to_string();
+        assert_eq!(text.matches("ws://a").count(), 1, "{text}");
+        assert!(text.contains("(2 tries)") && text.contains("ws://b"), "{text}");
+    }
 }

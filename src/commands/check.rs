@@ -18,7 +18,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<u8> {
     warn_about_our_side(rows.iter().map(|(_, a)| a.status));
 
     if args.json {
-        report::emit(&format!("{:#}", report::check_json(&rows, &validators.skipped)));
+        report::emit(&report::python_json(&report::check_json(&rows, &validators.skipped), true));
     } else {
         report::emit(&report::check_table(&rows));
         report::emit(&format!("\n{}", report::check_summary(&rows)));

@@ -41,13 +41,33 @@ pub async fn run(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            if json {
-                report::emit(&format!("{}", report::error_json("cli_error", &format!("{e:#}"))));
-            }
-            eprintln!("error: {e:#}");
+            report_error(&e, json);
             exit::COULD_NOT_RUN
         }
     }
+}
+
+/// One plain line on stderr; under `--json` also the reference's error object on stdout
+/// (`emit_error_json`: one line, `cli_error` unless the reference names the error).
+/// Without `--json`, "no validator eligible" first prints the Skipped Validators table,
+/// as the reference does.
+fn report_error(e: &anyhow::Error, json: bool) {
+    let discover = e.downcast_ref::<validators::DiscoverError>();
+    let skipped = match discover {
+        Some(validators::DiscoverError::NoneEligible { skipped, .. }) => Some(skipped),
+        _ => None,
+    };
+    if json {
+        let mut extra = serde_json::Map::new();
+        if let Some(skipped) = skipped {
+            extra.insert("skipped".into(), serde_json::to_value(skipped).unwrap_or_default());
+        }
+        let error_type = discover.map_or("cli_error", validators::DiscoverError::json_type);
+        report::emit(&report::python_json(&report::error_json(error_type, &format!("{e:#}"), extra), false));
+    } else if let Some(table) = skipped.and_then(|s| report::skipped_table(s)) {
+        report::emit(&table);
+    }
+    eprintln!("error: {e:#}");
 }
 
 /// What `check` and `post` need before talking to validators.
@@ -63,10 +83,14 @@ pub(crate) async fn prepare(flags: &Flags) -> anyhow::Result<Prepared> {
     tracing::debug!(hotkey = hotkey.ss58(), wallet = %settings.wallet_label, "hotkey loaded");
     let validators = validators::discover(&settings, hotkey.ss58()).await?;
     if validators.eligible.is_empty() {
-        anyhow::bail!(validators::DiscoverError::NoneEligible {
-            min_vtrust: settings.min_vtrust,
-            min_stake: settings.min_stake,
-            skipped: validators.skipped.len(),
+        anyhow::bail!(if validators.skipped.is_empty() {
+            validators::DiscoverError::NoValidators
+        } else {
+            validators::DiscoverError::NoneEligible {
+                min_vtrust: settings.min_vtrust,
+                min_stake: settings.min_stake,
+                skipped: validators.skipped,
+            }
         });
     }
     let dendrite = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;

@@ -68,7 +68,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
                     tracing::info!(
                         validator_uid = target.uid, outcome = ?answer.status,
                         "validator {} gave no usable answer ({}): retrying it on its own backoff",
-                        target.uid, answer.rejection_reason.as_deref().unwrap_or(answer.status.label())
+                        target.uid, answer.detail().or(answer.reference_rejection_reason()).unwrap_or(answer.status.label())
                     );
                 }
                 outcomes.entry(target.uid).or_default().record_check(answer.clone())
@@ -77,7 +77,8 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
                 outcomes.entry(target.uid).or_default().record_broadcast(answer.clone())
             }
             Happening::Sending { target } => {
-                tracing::info!(validator_uid = target.uid, pat = %masked, "sending the PAT to validator {}", target.uid)
+                tracing::info!(validator_uid = target.uid, pat = %masked, "sending the PAT to validator {}", target.uid);
+                outcomes.entry(target.uid).or_default().record_sending()
             }
             Happening::Change(Change::Alert { uid, alert }) => {
                 tracing::warn!(validator_uid = uid, outcome = alert.token(), "validator {uid} {}", alert.advice())
@@ -107,7 +108,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     super::check::warn_about_our_side(rows.iter().filter_map(|(_, o)| o.check.as_ref().map(|c| c.status)));
     let covered = rows.iter().filter(|(_, o)| o.covered()).count();
     if args.json {
-        report::emit(&format!("{:#}", report::post_json(&rows, &validators.skipped, &login)));
+        report::emit(&report::python_json(&report::post_json(&rows, &validators.skipped, &login), true));
     } else {
         report::emit(&report::post_table(&rows));
         report::emit(&format!("\n{}", report::post_summary(&rows)));
@@ -130,7 +131,8 @@ fn answer_is_retried(status: CheckStatus) -> bool {
     )
 }
 
-/// A validator whose first request was still in flight when the budget ran out.
+/// A validator whose first request was still in flight when the budget ran out: reported
+/// as bittensor reports a request that timed out (408, no reason of the validator's).
 fn unanswered(budget_secs: f64) -> PostOutcome {
     let mut outcome = PostOutcome::default();
     outcome.record_check(CheckAnswer {
