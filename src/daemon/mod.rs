@@ -136,7 +136,11 @@ struct Cron {
 impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     pub fn new(parts: Parts<T, G, W>) -> Self {
         let mut state = parts.state;
-        state.tracker.resumed(parts.clock.now_ms());
+        let now = parts.clock.now_ms();
+        let sweep = parts.settings.daemon.sweep_interval + parts.settings.daemon.sweep_jitter;
+        state.tracker.resumed(now, sweep.as_millis() as u64);
+        // A date written by a clock that was ahead must not stop the sweeps.
+        state.next_sweep_ms = state.next_sweep_ms.map(|at| at.min(now + sweep.as_millis() as u64));
         let pat_record = state.pat.clone().unwrap_or_else(|| PatRecord::new(&parts.pat));
         let core = Core::new(
             state.tracker,

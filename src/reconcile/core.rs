@@ -106,6 +106,8 @@ pub struct Core<T, G> {
     deadlines: HashMap<u64, Instant>,
     next_step_id: u64,
     probing: BTreeSet<u16>,
+    /// Validators with a check or broadcast in flight (the bound is on these).
+    working: BTreeSet<u16>,
     verdict_in_flight: bool,
     /// When GitHub last gave a verdict on the current PAT.
     verdict_at_ms: Option<u64>,
@@ -134,6 +136,7 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
             deadlines: HashMap::new(),
             next_step_id: 0,
             probing: BTreeSet::new(),
+            working: BTreeSet::new(),
             verdict_in_flight: false,
             verdict_at_ms: None,
         }
@@ -175,9 +178,16 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
         self.deadlines.values().filter(|&&deadline| deadline + grace < now).count()
     }
 
-    /// The tracked set becomes the eligible set.
+    /// The tracked set becomes the eligible set. A validator dropped and added back while
+    /// a request to it is out stays busy: never two requests to one validator at once.
     pub fn sync_targets(&mut self, eligible: &[Target]) -> Vec<Change> {
-        self.tracker.sync_targets(eligible, self.clock.now_ms())
+        let changes = self.tracker.sync_targets(eligible, self.clock.now_ms());
+        for uid in &self.working {
+            if let Some(entry) = self.tracker.validators.get_mut(uid) {
+                entry.busy = true;
+            }
+        }
+        changes
     }
 
     /// Asks GitHub about the current PAT, unless a question is already out.
@@ -214,14 +224,17 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
         self.tracker.pat = standing;
     }
 
-    /// Starts a liveness probe of every validator not being probed already.
+    /// Starts a liveness probe of every validator not being probed already, at most
+    /// `max_concurrency` probes in flight (they do not take the checks' slots).
     pub fn probe_liveness(&mut self) {
+        let free = self.knobs.max_concurrency.saturating_sub(self.probing.len());
         let targets: Vec<Target> = self
             .tracker
             .validators
             .values()
             .filter(|e| !self.probing.contains(&e.target.uid))
             .map(|e| e.target.clone())
+            .take(free)
             .collect();
         for target in targets {
             self.probing.insert(target.uid);
@@ -232,14 +245,17 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
 
     /// Starts due checks and broadcasts, up to the concurrency bound.
     pub fn start_due(&mut self) -> Vec<Happening> {
-        let free = self.knobs.max_concurrency.saturating_sub(self.pool.len());
+        let free = self.knobs.max_concurrency.saturating_sub(self.working.len());
         if free == 0 {
             return vec![];
         }
         let mut happenings = Vec::new();
         for (target, work) in self.tracker.take_due(self.clock.now_ms(), free) {
+            self.working.insert(target.uid);
             let step = match work {
-                Work::Check => pipeline::check(self.transport.clone(), target, self.knobs.check_timeout),
+                Work::Check => {
+                    pipeline::check(self.transport.clone(), target, self.generation, self.knobs.check_timeout)
+                }
                 Work::Broadcast => {
                     happenings.push(Happening::Sending { target: target.clone() });
                     pipeline::broadcast(
@@ -259,7 +275,7 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
     /// When [`Core::start_due`] next has something to start (`None`: only answers can
     /// change that, e.g. while every slot is taken).
     pub fn next_due(&self) -> Option<Instant> {
-        if self.pool.len() >= self.knobs.max_concurrency {
+        if self.working.len() >= self.knobs.max_concurrency {
             return None;
         }
         self.tracker.next_due().map(|at| self.clock.instant_at(at))
@@ -281,8 +297,19 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
         let (now, unit) = (self.clock.now_ms(), self.unit());
         let schedule = self.knobs.schedule;
         let mut happenings = Vec::new();
+        let mut outcome = outcome;
+        self.scrub(&mut outcome);
+        if let Outcome::Checked { target, .. } | Outcome::Broadcast { target, .. } = &outcome {
+            self.working.remove(&target.uid);
+        }
         let step = match outcome {
-            Outcome::Checked { target, answer } => {
+            Outcome::Checked { target, answer, generation } if generation != self.generation => {
+                // Whatever it holds, it is not known to be the current PAT, which is owed.
+                self.tracker.answered_for_old_pat(target.uid, now);
+                happenings.push(Happening::Checked { target, answer });
+                Step::Nothing
+            }
+            Outcome::Checked { target, answer, .. } => {
                 let (step, changes) = self.tracker.record_check(&target, &answer, &schedule, now, unit);
                 happenings.push(Happening::Checked { target, answer });
                 happenings.extend(changes.into_iter().map(Happening::Change));
@@ -290,7 +317,7 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
             }
             Outcome::Broadcast { target, answer, generation } if generation != self.generation => {
                 // It holds the previous PAT now; the current one is still owed.
-                self.tracker.release(target.uid, now);
+                self.tracker.answered_for_old_pat(target.uid, now);
                 happenings.push(Happening::Broadcast { target, answer });
                 Step::Nothing
             }
@@ -327,6 +354,19 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
         happenings
     }
 
+    /// A validator's words are shown and stored; a hostile one may echo back the PAT it was
+    /// sent. Wherever it does, the masked form stands in.
+    fn scrub(&self, outcome: &mut Outcome) {
+        let reason = match outcome {
+            Outcome::Checked { answer, .. } => &mut answer.rejection_reason,
+            Outcome::Broadcast { answer, .. } => &mut answer.rejection_reason,
+            Outcome::Liveness { .. } | Outcome::Verdict { .. } => return,
+        };
+        if let Some(text) = reason.as_mut().filter(|t| t.contains(self.pat.expose())) {
+            *text = text.replace(self.pat.expose(), &self.pat.masked());
+        }
+    }
+
     /// Drops every step in flight (their requests are cancelled).
     pub fn cancel_all(&mut self) {
         let now = self.clock.now_ms();
@@ -334,9 +374,8 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
         self.deadlines.clear();
         self.probing.clear();
         self.verdict_in_flight = false;
-        let busy: Vec<u16> = self.tracker.validators.values().filter(|e| e.busy).map(|e| e.target.uid).collect();
-        for uid in busy {
-            self.tracker.release(uid, now);
+        for uid in std::mem::take(&mut self.working) {
+            self.tracker.cancelled(uid, now);
         }
     }
 
@@ -488,7 +527,7 @@ mod tests {
         let Outcome::Checked { answer, .. } = core.next_outcome().await else { panic!("a check") };
         assert_eq!(answer.status, CheckStatus::NoResponse);
         assert_eq!(Instant::now() - started, Duration::from_secs(15), "the check timeout");
-        core.apply(Outcome::Checked { target: target(0), answer });
+        core.apply(Outcome::Checked { target: target(0), answer, generation: 0 });
         assert_eq!(core.next_due().unwrap() - Instant::now(), Duration::from_secs(2), "retried after the backoff base");
     }
 
@@ -502,6 +541,52 @@ mod tests {
         assert_eq!(core.run_until(started + Duration::from_secs(120), |_| {}).await, Finish::Settled);
         assert_eq!(Instant::now() - started, Duration::from_millis(100));
         assert_eq!(fake.broadcasts.lock().unwrap().iter().map(|(uid, _)| *uid).collect::<Vec<_>>(), [0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_validator_dropped_and_added_back_while_asked_is_not_asked_twice_at_once() {
+        let fake = Arc::new(Fake::default());
+        fake.delay.lock().unwrap().insert(0, Some(Duration::from_secs(10)));
+        let mut core = core(fake, 1);
+        core.assume_verdict(PatStanding::Valid);
+        core.start_due();
+        core.sync_targets(&[]);
+        core.sync_targets(&[target(0)]);
+        assert!(core.start_due().is_empty());
+        assert_eq!(core.in_flight(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_answered_about_the_old_pat_leaves_the_new_one_owed_at_once() {
+        let fake = Arc::new(Fake::default());
+        fake.holds.lock().unwrap().insert(0, "ghp_CoreTestToken_1234".into());
+        let mut core = core(fake.clone(), 1);
+        core.assume_verdict(PatStanding::Valid);
+        core.start_due();
+        core.pat_changed(Pat::new("ghp_RotatedCoreToken_9999").unwrap()); // while the check is out
+        while core.in_flight() > 0 {
+            let outcome = core.next_outcome().await;
+            core.apply(outcome);
+        }
+        assert_ne!(core.tracker.validators[&0].coverage, crate::reconcile::tracker::Coverage::Covered);
+        assert!(matches!(core.start_due().as_slice(), [Happening::Sending { .. }]), "the new PAT goes at once");
+    }
+
+    #[test]
+    fn a_validator_echoing_the_pat_back_is_shown_the_masked_form() {
+        let core = core(Arc::new(Fake::default()), 1);
+        let answer = CheckAnswer {
+            status: CheckStatus::InvalidPat,
+            has_pat: Some(true),
+            pat_valid: Some(false),
+            rejection_reason: Some("bad token ghp_CoreTestToken_1234 here".into()),
+            status_code: 200,
+            axon_uuid: None,
+        };
+        let mut outcome = Outcome::Checked { target: target(0), answer, generation: 0 };
+        core.scrub(&mut outcome);
+        let Outcome::Checked { answer, .. } = outcome else { unreachable!() };
+        assert_eq!(answer.rejection_reason.as_deref(), Some("bad token ***1234 here"));
     }
 
     #[tokio::test(start_paused = true)]

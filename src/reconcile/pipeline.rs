@@ -21,9 +21,11 @@ const SLACK: Duration = Duration::from_millis(500);
 /// What a finished step reports.
 #[derive(Debug)]
 pub enum Outcome {
+    /// `generation` names the PAT that was current when it was asked.
     Checked {
         target: Target,
         answer: CheckAnswer,
+        generation: u64,
     },
     /// `generation` names the PAT that was sent (it may have changed since).
     Broadcast {
@@ -47,13 +49,13 @@ pub struct Step {
     pub future: BoxFuture<'static, Outcome>,
 }
 
-pub fn check<T: Transport + 'static>(transport: Arc<T>, target: Target, timeout: Duration) -> Step {
+pub fn check<T: Transport + 'static>(transport: Arc<T>, target: Target, generation: u64, timeout: Duration) -> Step {
     let deadline = timeout + SLACK;
     let future = async move {
         let call = synapse::pat_check_call(timeout);
         let result = tokio::time::timeout(deadline, transport.call(&target, &call)).await;
         let answer = synapse::classify_check(&result.unwrap_or(Err(CallError::Timeout)));
-        Outcome::Checked { target, answer }
+        Outcome::Checked { target, answer, generation }
     };
     Step { deadline, future: future.boxed() }
 }

@@ -91,6 +91,10 @@ pub struct Entry {
     /// It called our PAT invalid; waiting for GitHub's verdict on it.
     #[serde(skip)]
     pub awaiting_verdict: Option<Doubt>,
+    /// It restarted while a request to it was in flight: checked again at once when that
+    /// request's answer is in, whatever it said.
+    #[serde(skip)]
+    pub recheck: bool,
 }
 
 /// Why a validator waits for GitHub's verdict on our PAT.
@@ -120,6 +124,7 @@ impl Entry {
             hold: None,
             busy: false,
             awaiting_verdict: None,
+            recheck: false,
         }
     }
 
@@ -175,6 +180,10 @@ pub struct Tracker {
     /// rejects the PAT nothing is checked or sent.
     #[serde(default)]
     pub pat: PatStanding,
+    /// Hotkeys that pinned another GitHub identity: still held if they leave the eligible
+    /// set and come back, until the PAT changes.
+    #[serde(default)]
+    pub held_hotkeys: std::collections::BTreeSet<String>,
 }
 
 /// Coverage counts for STATUS= and the sweep summary.
@@ -229,7 +238,12 @@ impl Tracker {
                 }
                 Some(_) => {}
                 None => {
-                    self.validators.insert(uid, Entry::new(target.clone(), now));
+                    let mut entry = Entry::new(target.clone(), now);
+                    if self.held_hotkeys.contains(&target.hotkey) {
+                        entry.hold = Some(HoldReason::IdentityLocked);
+                        entry.coverage = Coverage::Held;
+                    }
+                    self.validators.insert(uid, entry);
                     changes.push(Change::Added { uid });
                 }
             }
@@ -331,6 +345,7 @@ impl Tracker {
         let mut changes = Vec::new();
         let uid = target.uid;
         let Some(entry) = self.answered(target) else { return (Step::Nothing, changes) };
+        entry.broadcast_unanswered = false; // an answer came in between
         entry.last_check = Some(Seen { status: answer.status, reason: answer.rejection_reason.clone(), at_ms: now });
         entry.reachable = answer.status != CheckStatus::NoResponse || entry.reachable;
         let step = match policy::after_check(answer.status) {
@@ -377,7 +392,16 @@ impl Tracker {
             }
             Action::StopUntilPatChanges => Step::Nothing, // never produced by after_check
         };
+        Self::honour_recheck(entry, now);
         (step, changes)
+    }
+
+    /// A restart seen while the request was out: its answer may predate the restart.
+    fn honour_recheck(entry: &mut Entry, now: u64) {
+        if std::mem::take(&mut entry.recheck) && entry.hold.is_none() && entry.awaiting_verdict.is_none() {
+            entry.failures = 0;
+            entry.next_check_ms = entry.next_check_ms.min(now);
+        }
     }
 
     /// After a PatBroadcast answer. An unclear outcome is followed by a check, never by a
@@ -392,6 +416,7 @@ impl Tracker {
     ) -> (Step, Vec<Change>) {
         let mut changes = Vec::new();
         let uid = target.uid;
+        let mut newly_held = None;
         let Some(entry) = self.answered(target) else { return (Step::Nothing, changes) };
         entry.last_broadcast =
             Some(Seen { status: answer.status, reason: answer.rejection_reason.clone(), at_ms: now });
@@ -406,6 +431,7 @@ impl Tracker {
             }
             Action::Hold(alert) => {
                 entry.hold = Some(HoldReason::IdentityLocked);
+                newly_held = Some(entry.target.hotkey.clone());
                 entry.next_check_ms = now + schedule.sweep_interval_ms;
                 Self::set_coverage(entry, Coverage::Held, &mut changes);
                 changes.push(Change::Alert { uid, alert });
@@ -431,12 +457,27 @@ impl Tracker {
             }
             Action::Broadcast | Action::StopUntilPatChanges => Step::Nothing, // never produced by after_broadcast
         };
+        Self::honour_recheck(entry, now);
+        self.held_hotkeys.extend(newly_held);
         (step, changes)
     }
 
-    /// A check or broadcast was cancelled (its validator changed, or `post` ran out of
-    /// time): it is free for new work, due at once.
-    pub fn release(&mut self, uid: u16, now: u64) {
+    /// A check or broadcast was cancelled (a stop, or `post` out of time): the validator is
+    /// free for new work, due at once. A cancelled broadcast is no answer: it may have
+    /// arrived, so a check comes first (unless the PAT changed, which a check cannot tell).
+    pub fn cancelled(&mut self, uid: u16, now: u64) {
+        if let Some(entry) = self.validators.get_mut(&uid) {
+            entry.busy = false;
+            if entry.broadcast_unanswered && !entry.owes_new_pat {
+                entry.owes_broadcast = false;
+            }
+            entry.next_check_ms = entry.next_check_ms.min(now);
+        }
+    }
+
+    /// An answer about the PAT we had before it changed: it says nothing about the current
+    /// one, which is still owed; due at once.
+    pub fn answered_for_old_pat(&mut self, uid: u16, now: u64) {
         if let Some(entry) = self.validators.get_mut(&uid) {
             entry.busy = false;
             entry.broadcast_unanswered = false;
@@ -447,7 +488,10 @@ impl Tracker {
     /// GitHub's verdict on our PAT: opens or closes the gate, and settles the validators
     /// that called the PAT invalid (stale PAT → re-send; GitHub down → ask again later).
     pub fn apply_verdict(&mut self, standing: PatStanding, schedule: &Schedule, now: u64, unit: f64) {
-        self.pat = standing;
+        // GitHub out of reach says nothing new about a PAT it has rejected.
+        if !(self.pat == PatStanding::Rejected && standing == PatStanding::Unavailable) {
+            self.pat = standing;
+        }
         let local = match standing {
             PatStanding::Valid => LocalPat::Valid,
             PatStanding::Rejected => LocalPat::Rejected,
@@ -471,6 +515,7 @@ impl Tracker {
     /// old valid PAT from the new one).
     pub fn pat_changed(&mut self, now: u64) {
         self.pat = PatStanding::Unknown;
+        self.held_hotkeys.clear();
         for entry in self.validators.values_mut() {
             entry.hold = None;
             entry.owes_broadcast = true;
@@ -484,10 +529,12 @@ impl Tracker {
     /// After loading the state of an agent that was stopped, perhaps abruptly: a broadcast
     /// whose answer never came is followed by a check (it may have arrived), unless the
     /// PAT changed (a check cannot tell, so the new PAT is sent again).
-    pub fn resumed(&mut self, now: u64) {
-        for entry in self.validators.values_mut().filter(|e| e.broadcast_unanswered) {
-            entry.broadcast_unanswered = false;
-            if !entry.owes_new_pat {
+    /// Deadlines further than `max_wait_ms` away are brought in: the clock may have been
+    /// ahead when they were written (a machine that booted before NTP synchronised).
+    pub fn resumed(&mut self, now: u64, max_wait_ms: u64) {
+        for entry in self.validators.values_mut() {
+            entry.next_check_ms = entry.next_check_ms.min(now + max_wait_ms);
+            if entry.broadcast_unanswered && !entry.owes_new_pat {
                 entry.owes_broadcast = false;
                 entry.next_check_ms = entry.next_check_ms.min(now);
             }
@@ -524,6 +571,7 @@ impl Tracker {
                 if check_now && entry.hold.is_none() {
                     entry.failures = 0;
                     entry.next_check_ms = entry.next_check_ms.min(now);
+                    entry.recheck = entry.busy;
                 }
             }
         }
@@ -555,6 +603,8 @@ mod tests {
     use std::time::Duration;
 
     const MIN: u64 = 60_000;
+    const HOUR: u64 = 60 * MIN;
+    const DAY: u64 = 24 * HOUR;
 
     fn schedule() -> Schedule {
         Schedule {
@@ -785,14 +835,73 @@ mod tests {
         t.apply_verdict(PatStanding::Valid, &schedule(), 0, 0.5);
         assert_eq!(t.take_due(0, 10).len(), 2, "both sent, neither answered");
         let mut resumed: Tracker = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
-        resumed.resumed(5);
+        resumed.resumed(5, 15 * MIN);
         assert_eq!(uids(&resumed.take_due(5, 10)), [(0, Work::Broadcast), (1, Work::Broadcast)], "the new PAT is owed");
         let mut t = tracker(1);
         checked(&mut t, 0, CheckStatus::NoPat, 0);
         t.take_due(0, 1);
         let mut resumed: Tracker = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
-        resumed.resumed(5);
+        resumed.resumed(5, 15 * MIN);
         assert_eq!(uids(&resumed.take_due(5, 10)), [(0, Work::Check)]);
+    }
+
+    #[test]
+    fn a_broadcast_cancelled_by_a_clean_stop_is_followed_by_a_check_after_the_restart() {
+        let mut t = tracker(1);
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        assert_eq!(uids(&t.take_due(0, 1)), [(0, Work::Broadcast)]);
+        t.cancelled(0, 1); // SIGTERM while it travels
+        let mut resumed: Tracker = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        resumed.resumed(5, 15 * MIN);
+        assert_eq!(uids(&resumed.take_due(5, 10)), [(0, Work::Check)], "it may have arrived: ask first");
+    }
+
+    #[test]
+    fn github_out_of_reach_does_not_reopen_the_gate_for_a_rejected_pat() {
+        let mut t = tracker(2);
+        t.pat_changed(0);
+        t.apply_verdict(PatStanding::Rejected, &schedule(), 0, 0.5);
+        t.apply_verdict(PatStanding::Unavailable, &schedule(), HOUR, 0.5);
+        assert_eq!(t.pat, PatStanding::Rejected);
+        assert!(t.take_due(HOUR, 10).is_empty(), "the rejected PAT is not sent");
+        t.apply_verdict(PatStanding::Valid, &schedule(), 2 * HOUR, 0.5);
+        assert_eq!(t.take_due(2 * HOUR, 10).len(), 2, "GitHub changed its mind (permissions fixed)");
+    }
+
+    #[test]
+    fn an_identity_lock_outlives_leaving_and_rejoining_the_eligible_set() {
+        let mut t = tracker(2);
+        checked(&mut t, 0, CheckStatus::NoPat, 0);
+        t.take_due(0, 1);
+        t.record_broadcast(&target(0), &broadcast(BroadcastStatus::IdentityLocked), &schedule(), 1, 0.5);
+        t.sync_targets(&[target(1)], 2);
+        t.sync_targets(&[target(0), target(1)], 3);
+        assert_eq!(t.validators[&0].coverage, Coverage::Held);
+        checked(&mut t, 0, CheckStatus::NoPat, 4);
+        assert!(!t.validators[&0].owes_broadcast, "still held: nothing is sent");
+        t.pat_changed(5);
+        assert!(t.held_hotkeys.is_empty() && t.validators[&0].hold.is_none(), "a new PAT lifts it");
+    }
+
+    #[test]
+    fn deadlines_written_by_a_clock_that_was_ahead_are_brought_in() {
+        let mut t = tracker(1);
+        t.validators.get_mut(&0).unwrap().next_check_ms = 100 * DAY;
+        t.resumed(DAY, 15 * MIN);
+        assert_eq!(t.validators[&0].next_check_ms, DAY + 15 * MIN);
+    }
+
+    #[test]
+    fn a_restart_seen_while_a_request_is_out_is_checked_again_after_its_answer() {
+        let mut t = tracker(1);
+        checked(&mut t, 0, CheckStatus::Valid, 0);
+        let alive = |id: &str| Liveness::Alive { instance: Some(id.into()) };
+        t.record_liveness(&target(0), &alive("a"), 1);
+        t.schedule_sweep(15 * MIN, 0);
+        t.take_due(15 * MIN, 1); // a check is out…
+        t.record_liveness(&target(0), &alive("b"), 15 * MIN + 1); // …when it restarts
+        t.record_check(&target(0), &check(CheckStatus::Valid), &schedule(), 15 * MIN + 2, 0.5);
+        assert_eq!(uids(&t.take_due(15 * MIN + 2, 1)), [(0, Work::Check)], "its answer may predate the restart");
     }
 
     #[test]
