@@ -409,7 +409,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
 
     fn begin_reload(&mut self) {
         if self.reload.is_some() {
-            return; // the one in progress reads the latest files anyway
+            return; // one at a time; a later SIGHUP after it finishes reads the files again
         }
         self.health.reloading();
         tracing::info!("reloading configuration and PAT (SIGHUP)");
