@@ -107,6 +107,8 @@ pub struct Daemon<T, G, W> {
     chain: ChainRead,
     reload: Option<(BoxFuture<'static, Reloaded>, Instant)>,
     reload_error: Option<String>,
+    /// A SIGHUP came while a reload ran.
+    reload_again: bool,
     cron: Option<Cron>,
     next_liveness_ms: u64,
     next_pat_check_ms: u64,
@@ -165,6 +167,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             chain: ChainRead { in_flight: None, failures: 0, last_error: None, next_ms: 0 },
             reload: None,
             reload_error: None,
+            reload_again: false,
             cron: None,
             next_liveness_ms: 0,
             next_pat_check_ms: u64::MAX,
@@ -409,7 +412,9 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
 
     fn begin_reload(&mut self) {
         if self.reload.is_some() {
-            return; // one at a time; a later SIGHUP after it finishes reads the files again
+            // One at a time; the files may have changed since this one read them.
+            self.reload_again = true;
+            return;
         }
         self.health.reloading();
         tracing::info!("reloading configuration and PAT (SIGHUP)");
@@ -452,6 +457,9 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         self.chain.next_ms = 0;
         let line = self.status_line();
         self.health.ready(&line);
+        if std::mem::take(&mut self.reload_again) {
+            self.begin_reload();
+        }
     }
 
     fn report(&mut self, happenings: Vec<Happening>) {
