@@ -181,7 +181,9 @@ impl PostOutcome {
             // As bittensor records a broadcast that timed out.
             return ReferenceRow { accepted: None, rejection_reason: None, status_code: Some(408) };
         }
-        match (self.latest_broadcast(), self.latest_check()) {
+        // Sent: the validator's answer to the PAT, as `gitt` reports it, even when a check
+        // followed (after a refusal the core asks again before sending again).
+        match (&self.broadcast, &self.check) {
             (Some(b), _) => from_broadcast(b),
             (None, Some(c)) => from_check(c),
             (None, None) => ReferenceRow { accepted: None, rejection_reason: None, status_code: Some(408) },
@@ -199,9 +201,15 @@ impl PostOutcome {
         }
         let c = self.latest_check()?;
         let failure = c.detail();
+        if self.sent {
+            // Checked again after it answered the PAT.
+            return (c.status != CheckStatus::Valid).then(|| {
+                let said = failure.or(c.reference_rejection_reason()).unwrap_or(c.status.label());
+                format!("asked again after it answered the PAT: {} ({said})", c.status.label())
+            });
+        }
         let why = match c.status {
-            CheckStatus::Valid if !self.sent => "not sent: it already holds your valid PAT",
-            CheckStatus::Valid => return None,
+            CheckStatus::Valid => "not sent: it already holds your valid PAT",
             CheckStatus::StoreUnavailable => {
                 "not sent: its PAT store is temporarily unavailable (a broadcast would be refused too); checked again with backoff"
             }
@@ -246,9 +254,12 @@ fn new_table(headers: &[&str]) -> Table {
     table
 }
 
-/// The validator's reason, else ours.
+/// The validator's reason and ours, when there are both.
 fn reason_cell(theirs: Option<&str>, ours: Option<&str>) -> String {
-    theirs.or(ours).unwrap_or_default().to_owned()
+    match (theirs, ours) {
+        (Some(theirs), Some(ours)) => format!("{theirs} — {ours}"),
+        (theirs, ours) => theirs.or(ours).unwrap_or_default().to_owned(),
+    }
 }
 
 pub fn check_table(rows: &[(Target, CheckAnswer)]) -> String {
@@ -302,6 +313,23 @@ pub fn post_summary(rows: &[(Target, PostOutcome)]) -> String {
     let covered = rows.iter().filter(|(_, o)| o.covered()).count();
     let sent = rows.iter().filter(|(_, o)| o.sent).count();
     format!("{covered}/{} validators hold your PAT (sent to {sent}).", rows.len())
+}
+
+/// Everything `check` prints for people: the table, the summary, the skipped validators.
+pub fn check_text(rows: &[(Target, CheckAnswer)], skipped: &[Skipped]) -> String {
+    with_skipped(format!("{}\n\n{}", check_table(rows), check_summary(rows)), skipped)
+}
+
+/// Everything `post` prints for people.
+pub fn post_text(rows: &[(Target, PostOutcome)], skipped: &[Skipped]) -> String {
+    with_skipped(format!("{}\n\n{}", post_table(rows), post_summary(rows)), skipped)
+}
+
+fn with_skipped(text: String, skipped: &[Skipped]) -> String {
+    match skipped_table(skipped) {
+        Some(table) => format!("{text}\n\n{table}"),
+        None => text,
+    }
 }
 
 // ---- JSON -------------------------------------------------------------------------------

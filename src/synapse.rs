@@ -199,7 +199,7 @@ impl BroadcastStatus {
             BroadcastStatus::PatRejected => "PAT rejected",
             BroadcastStatus::Refused => "refused (401)",
             BroadcastStatus::ClockSkew => "clock skew",
-            BroadcastStatus::Blacklisted => "blacklisted (403)",
+            BroadcastStatus::Blacklisted => "not registered (blacklisted)",
             BroadcastStatus::NoResponse => "no response",
             BroadcastStatus::Malformed => "malformed",
         }

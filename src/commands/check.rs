@@ -20,11 +20,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<u8> {
     if args.json {
         report::emit(&report::python_json(&report::check_json(&rows, &validators.skipped), true));
     } else {
-        report::emit(&report::check_table(&rows));
-        report::emit(&format!("\n{}", report::check_summary(&rows)));
-        if let Some(skipped) = report::skipped_table(&validators.skipped) {
-            report::emit(&format!("\n{skipped}"));
-        }
+        report::emit(&report::check_text(&rows, &validators.skipped));
     }
     let covered = rows.iter().all(|(_, a)| a.status == CheckStatus::Valid);
     Ok(if covered { exit::COVERED } else { exit::PARTIAL_COVERAGE })

@@ -52,22 +52,31 @@ pub async fn run(cli: Cli) -> u8 {
 /// Without `--json`, "no validator eligible" first prints the Skipped Validators table,
 /// as the reference does.
 fn report_error(e: &anyhow::Error, json: bool) {
+    let (stdout, stderr) = error_output(e, json);
+    if let Some(stdout) = stdout {
+        report::emit(&stdout);
+    }
+    eprintln!("{stderr}");
+}
+
+/// What [`report_error`] prints: (stdout, stderr). Pure, for the snapshot tests.
+pub fn error_output(e: &anyhow::Error, json: bool) -> (Option<String>, String) {
     let discover = e.downcast_ref::<validators::DiscoverError>();
     let skipped = match discover {
         Some(validators::DiscoverError::NoneEligible { skipped, .. }) => Some(skipped),
         _ => None,
     };
-    if json {
+    let stdout = if json {
         let mut extra = serde_json::Map::new();
         if let Some(skipped) = skipped {
             extra.insert("skipped".into(), serde_json::to_value(skipped).unwrap_or_default());
         }
         let error_type = discover.map_or("cli_error", validators::DiscoverError::json_type);
-        report::emit(&report::python_json(&report::error_json(error_type, &format!("{e:#}"), extra), false));
-    } else if let Some(table) = skipped.and_then(|s| report::skipped_table(s)) {
-        report::emit(&table);
-    }
-    eprintln!("error: {e:#}");
+        Some(report::python_json(&report::error_json(error_type, &format!("{e:#}"), extra), false))
+    } else {
+        skipped.and_then(|s| report::skipped_table(s))
+    };
+    (stdout, format!("error: {e:#}"))
 }
 
 /// What `check` and `post` need before talking to validators.

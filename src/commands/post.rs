@@ -110,11 +110,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     if args.json {
         report::emit(&report::python_json(&report::post_json(&rows, &validators.skipped, &login), true));
     } else {
-        report::emit(&report::post_table(&rows));
-        report::emit(&format!("\n{}", report::post_summary(&rows)));
-        if let Some(skipped) = report::skipped_table(&validators.skipped) {
-            report::emit(&format!("\n{skipped}"));
-        }
+        report::emit(&report::post_text(&rows, &validators.skipped));
     }
     if covered == rows.len() {
         Ok(exit::COVERED)
