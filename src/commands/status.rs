@@ -1,5 +1,6 @@
 //! `status`: coverage from the daemon's state file, without touching the network.
-//! Readable by an operator in the service's group (the file is mode 0640).
+//! Readable by an operator in the service's group (the file is mode 0640). Exit status as
+//! `check`'s: 0 all covered, 3 partial coverage, 1 unreadable state (README, "Exit status").
 
 use anyhow::Context;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -101,5 +102,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         line.push_str(&format!(" · state last changed {}.", ago(now, state.updated_ms)));
         report::emit(&line);
     }
+    // As `check`: 0 when every eligible validator last said it holds our valid PAT, 3 when
+    // some did not (or none is known yet); an unreadable state file is an error (1). The
+    // statuses in `--json` are the tokens of `check`/`post` (README, "JSON for scripts").
     Ok(if summary.eligible > 0 && summary.covered == summary.eligible { exit::COVERED } else { exit::PARTIAL_COVERAGE })
 }
