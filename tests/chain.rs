@@ -240,3 +240,107 @@ fn an_unreachable_chain_is_one_clear_line() {
     assert_eq!(err.matches("cannot connect to the chain at ws://127.0.0.1:1").count(), 1, "{err}");
     assert!(err.contains("(2 tries)") && !err.contains("client error: RPC error"), "{err}");
 }
+
+// ---- A node that serves only V14 metadata ----------------------------------------------
+
+#[derive(scale_info::TypeInfo)]
+#[allow(dead_code)]
+enum RuntimeCall {
+    Noop,
+}
+
+#[derive(scale_info::TypeInfo)]
+#[allow(dead_code)]
+enum RuntimeEvent {
+    Noop,
+}
+
+#[derive(scale_info::TypeInfo)]
+struct UncheckedExtrinsic<Address, Call, Signature, Extra>(std::marker::PhantomData<(Address, Call, Signature, Extra)>);
+
+/// `Metadata_metadata`'s answer on a node of before V15: V14 metadata, which describes no
+/// runtime APIs (an opaque `Vec<u8>` of the prefixed metadata).
+fn v14_metadata() -> Vec<u8> {
+    use frame_metadata::v14::{ExtrinsicMetadata, RuntimeMetadataV14};
+    use parity_scale_codec::Encode;
+    use scale_info::meta_type;
+    let metadata = RuntimeMetadataV14::new(
+        vec![],
+        ExtrinsicMetadata {
+            ty: meta_type::<UncheckedExtrinsic<(), RuntimeCall, (), ()>>(),
+            version: 4,
+            signed_extensions: vec![],
+        },
+        meta_type::<(RuntimeCall, RuntimeEvent)>(),
+    );
+    frame_metadata::RuntimeMetadataPrefixed::from(metadata).encode().encode()
+}
+
+/// A proxy in front of the fake node that does not answer `Metadata_metadata_versions` and
+/// serves V14 metadata from `Metadata_metadata`: subxt then falls back to V14.
+fn v14_only_proxy(upstream: String) -> String {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(client) = tokio_tungstenite::accept_async(stream).await else { return };
+                    let Ok((server, _)) = tokio_tungstenite::connect_async(upstream.as_str()).await else { return };
+                    let (mut to_client, mut from_client) = client.split();
+                    let (mut to_server, mut from_server) = server.split();
+                    let (out, mut outbox) = tokio::sync::mpsc::unbounded_channel::<Message>();
+                    let relay = out.clone();
+                    tokio::spawn(async move {
+                        while let Some(Ok(message)) = from_server.next().await {
+                            if relay.send(message).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    tokio::spawn(async move {
+                        while let Some(message) = outbox.recv().await {
+                            if to_client.send(message).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    while let Some(Ok(Message::Text(text))) = from_client.next().await {
+                        let request: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        let id = request["id"].clone();
+                        let own = match (request["method"].as_str(), request["params"][0].as_str()) {
+                            (Some("state_call"), Some("Metadata_metadata_versions")) => Some(
+                                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": "Exported method Metadata_metadata_versions is not found"}}),
+                            ),
+                            (Some("state_call"), Some("Metadata_metadata")) => Some(
+                                json!({"jsonrpc": "2.0", "id": id, "result": format!("0x{}", hex::encode(v14_metadata()))}),
+                            ),
+                            _ => None,
+                        };
+                        let sent = match own {
+                            Some(reply) => out.send(Message::Text(reply.to_string().into())).is_ok(),
+                            None => to_server.send(Message::Text(text)).await.is_ok(),
+                        };
+                        if !sent {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    format!("ws://127.0.0.1:{}", rx.recv().unwrap())
+}
+
+#[test]
+fn a_node_serving_only_v14_metadata_is_named_as_such() {
+    let node = FakeChain::start(ChainSpec::new(NETUID, boundary_neurons()));
+    let proxy = v14_only_proxy(node.url.clone());
+    let err = runtime().block_on(reader(vec![proxy]).read(NETUID)).unwrap_err().to_string();
+    assert!(err.contains("metadata could not be read at V15"), "{err}");
+    assert!(!err.contains("offers no NeuronInfoRuntimeApi"), "not the misleading message: {err}");
+}
