@@ -166,10 +166,13 @@ fn dendrite_fills(raw: &Raw, fields: &[(&str, Kind)]) -> (Map<String, Value>, Va
         Raw::Http(_, None) => (nulls(), json!(422)),
         Raw::Http(200, Some(Value::Object(body))) => {
             // pydantic: `Optional[bool]` / `Optional[str]` (strict enough for these bodies).
-            let fits = fields.iter().all(|(name, kind)| match (body.get(*name), kind) {
-                (None | Some(Value::Null), _) => true,
-                (Some(Value::Bool(_)), Kind::Bool) | (Some(Value::String(_)), Kind::Str) => true,
-                _ => false,
+            let fits = fields.iter().all(|(name, kind)| {
+                matches!(
+                    (body.get(*name), kind),
+                    (None | Some(Value::Null), _)
+                        | (Some(Value::Bool(_)), Kind::Bool)
+                        | (Some(Value::String(_)), Kind::Str)
+                )
             });
             if !fits {
                 return (nulls(), json!(422));
@@ -311,7 +314,10 @@ fn assert_reference_keys_equal(ours: &Value, reference: &Value) {
 
 // ---- check ------------------------------------------------------------------------------
 
-fn check_rows() -> (Vec<(Target, Raw)>, Vec<(Target, CheckAnswer)>) {
+/// The raw answers and the agent's rows for them.
+type Rows<T> = (Vec<(Target, Raw)>, Vec<(Target, T)>);
+
+fn check_rows() -> Rows<CheckAnswer> {
     let raw: Vec<(Target, Raw)> = check_answers().into_iter().enumerate().map(|(i, r)| (target(i as u16), r)).collect();
     let rows = raw.iter().map(|(t, r)| (t.clone(), synapse::classify_check(&r.received()))).collect();
     (raw, rows)
@@ -449,7 +455,7 @@ fn post_json_follows_the_references_categories() {
 }
 
 /// `post --all`: every validator is sent the PAT, as `gitt miner post` does.
-fn post_all_rows() -> (Vec<(Target, Raw)>, Vec<(Target, PostOutcome)>) {
+fn post_all_rows() -> Rows<PostOutcome> {
     let raw: Vec<(Target, Raw)> =
         broadcast_answers().into_iter().enumerate().map(|(i, r)| (target(i as u16), r)).collect();
     let rows = raw
