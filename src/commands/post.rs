@@ -17,18 +17,32 @@ use crate::github::{GitHub, PatStanding, PatVerdict};
 use crate::reconcile::core::{Core, Finish, Happening, Knobs};
 use crate::reconcile::tracker::{Change, Tracker};
 use crate::report::{self, PostOutcome};
-use crate::settings::Flags;
+use crate::settings::{self, Flags};
 use crate::synapse::{CheckAnswer, CheckStatus};
 use crate::transport::Target;
 
 pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     let flags = Flags { retry_budget_secs: args.retry_budget, ..args.common.flags() };
-    let prepared = super::prepare(&flags).await?;
+    // The budget bounds the whole command: the chain read and GitHub's verdict included.
+    let budget = settings::load(&flags)?.post_budget;
+    let deadline = Instant::now() + budget;
+    let out_of_time = |what: &str| {
+        anyhow::anyhow!(
+            "{what} took longer than the retry budget ({:.0} s); nothing was sent. Raise it with --retry-budget or retry.post_budget_secs",
+            budget.as_secs_f64()
+        )
+    };
+    let prepared = tokio::time::timeout_at(deadline, super::prepare(&flags))
+        .await
+        .map_err(|_| out_of_time("reading the validator set"))??;
     let (settings, validators) = (&prepared.settings, &prepared.validators);
 
     let (pat, source) = super::load_pat(settings).await?;
     let github = GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
-    let login = match github.validate(&pat).await {
+    let verdict = tokio::time::timeout_at(deadline, github.validate(&pat))
+        .await
+        .map_err(|_| out_of_time("asking GitHub about the PAT"))?;
+    let login = match verdict {
         PatVerdict::Valid { login, expires, .. } => {
             tracing::info!(pat = %pat.masked(), github_login = %login, expires = expires.as_deref().unwrap_or("never"), source = %source, "PAT is valid");
             login
@@ -42,7 +56,6 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
         }
     };
 
-    let deadline = Instant::now() + settings.post_budget;
     let targets = &validators.eligible;
     let mut core = Core::new(
         Tracker::default(),

@@ -35,6 +35,9 @@ impl StatusView<'_> {
             if s.failing > 0 {
                 parts.push(format!("{} not answering", s.failing));
             }
+            if s.store_unavailable > 0 {
+                parts.push(format!("{} with their PAT store unavailable", s.store_unavailable));
+            }
             if s.held > 0 {
                 parts.push(format!("{} held (identity locked)", s.held));
             }

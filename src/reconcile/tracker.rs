@@ -194,6 +194,8 @@ pub struct Summary {
     pub unconfirmed: usize,
     pub pending_broadcast: usize,
     pub failing: usize,
+    /// Answering, but its PAT store is temporarily unreadable (the validator's trouble).
+    pub store_unavailable: usize,
     pub unreachable: usize,
     pub held: usize,
 }
@@ -585,6 +587,11 @@ impl Tracker {
                 Coverage::Covered => s.covered += 1,
                 Coverage::Unconfirmed => s.unconfirmed += 1,
                 Coverage::Missing => s.pending_broadcast += 1,
+                Coverage::Failing
+                    if e.last_check.as_ref().is_some_and(|c| c.status == CheckStatus::StoreUnavailable) =>
+                {
+                    s.store_unavailable += 1
+                }
                 Coverage::Failing => s.failing += 1,
                 Coverage::Held => s.held += 1,
                 Coverage::Unknown => {}
@@ -931,6 +938,8 @@ mod tests {
         checked(&mut t, 0, CheckStatus::StoreUnavailable, 0);
         assert!(!t.validators[&0].owes_broadcast);
         assert_eq!(t.validators[&0].coverage, Coverage::Failing);
+        let s = t.summary();
+        assert_eq!((s.failing, s.store_unavailable), (0, 1), "it answers: not counted as silent");
     }
 
     #[test]
