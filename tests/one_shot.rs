@@ -452,3 +452,19 @@ fn a_negative_retry_budget_written_with_a_space_is_blamed_on_the_flag() {
     assert!([1, 2].contains(&code(&out)), "{}", all_output(&out));
     assert!(stderr.contains("--retry-budget"), "the error must name the flag: {stderr}");
 }
+
+#[test]
+fn the_retry_budget_bounds_post_even_when_the_chain_never_answers() {
+    let emu = Emulator::start(1);
+    let node = SilentListener::start();
+    let config = emu.write_chain_config(&format!("ws://127.0.0.1:{}", node.port), "");
+    let started = std::time::Instant::now();
+    let out = agent(&["post", "--config", config.to_str().unwrap(), "--retry-budget", "2"], &[PAT_ENV]);
+    let took = started.elapsed();
+    eprintln!("post with a silent chain node and a 2 s budget returned after {took:?}");
+    assert!(took < Duration::from_secs(4), "took {took:?}: {}", all_output(&out));
+    assert_eq!(code(&out), 1, "{}", all_output(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("retry budget") && stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(emu.counts("broadcasts"), [0]);
+}
