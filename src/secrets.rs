@@ -261,26 +261,6 @@ pub fn find_pat(store: KeyringStore, account: &str, credential: &str) -> Result<
     Err(keyring_problem.unwrap_or(if service { SecretError::NotFoundForService } else { SecretError::NotFound }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masked_shows_at_most_the_last_four() {
-        let pat = Pat::new("ghp_abcdefghijklmnopqrstuvwxyz0123456789").unwrap();
-        assert_eq!(pat.masked(), "***6789");
-        assert_eq!(format!("{pat:?}"), "Pat(***6789)");
-        assert_eq!(Pat::new("short").unwrap().masked(), "***");
-    }
-
-    #[test]
-    fn pasted_whitespace_is_trimmed_but_inner_whitespace_refused() {
-        assert_eq!(Pat::new("  ghp_token123\n").unwrap().expose(), "ghp_token123");
-        assert!(matches!(Pat::new(" \n"), Err(SecretError::Empty)));
-        assert!(matches!(Pat::new("ghp_a b"), Err(SecretError::BadCharacters)));
-    }
-}
-
 /// Where `pat set --systemd` keeps the service's PAT, encrypted by `systemd-creds` with the
 /// host key (and the TPM when there is one); the unit loads it with `LoadCredentialEncrypted=`.
 pub const SERVICE_CREDENTIAL: &str = "/etc/gittensor-miner-agent/credentials/github-pat.cred";
@@ -333,4 +313,24 @@ pub fn read_service_credential() -> Result<Option<(Pat, PatSource)>, SecretError
         String::from_utf8(systemd_creds(&["decrypt", &name, SERVICE_CREDENTIAL, "-"], None)?).unwrap_or_default(),
     );
     Ok(Some((Pat::new(&raw)?, PatSource::Credential { path: SERVICE_CREDENTIAL.into() })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_shows_at_most_the_last_four() {
+        let pat = Pat::new("ghp_abcdefghijklmnopqrstuvwxyz0123456789").unwrap();
+        assert_eq!(pat.masked(), "***6789");
+        assert_eq!(format!("{pat:?}"), "Pat(***6789)");
+        assert_eq!(Pat::new("short").unwrap().masked(), "***");
+    }
+
+    #[test]
+    fn pasted_whitespace_is_trimmed_but_inner_whitespace_refused() {
+        assert_eq!(Pat::new("  ghp_token123\n").unwrap().expose(), "ghp_token123");
+        assert!(matches!(Pat::new(" \n"), Err(SecretError::Empty)));
+        assert!(matches!(Pat::new("ghp_a b"), Err(SecretError::BadCharacters)));
+    }
 }

@@ -81,7 +81,7 @@ enum Event {
     Reload,
     Step(Outcome),
     Chain(Result<ValidatorSet, String>),
-    Reloaded(Reloaded),
+    Reloaded(Box<Reloaded>),
     CronSweep,
     Timer,
 }
@@ -209,7 +209,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 Some(()) = reloads.recv() => Event::Reload,
                 outcome = self.core.next_outcome() => Event::Step(outcome),
                 result = finish(&mut self.chain.in_flight) => Event::Chain(result),
-                reloaded = finish(&mut self.reload) => Event::Reloaded(reloaded),
+                reloaded = finish(&mut self.reload) => Event::Reloaded(Box::new(reloaded)),
                 Some(()) = next_tick(&mut self.cron) => Event::CronSweep,
                 _ = tokio::time::sleep_until(wake) => Event::Timer,
             };
@@ -221,7 +221,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     self.report(happenings);
                 }
                 Event::Chain(result) => self.chain_read(result),
-                Event::Reloaded(reloaded) => self.finish_reload(reloaded),
+                Event::Reloaded(reloaded) => self.finish_reload(*reloaded),
                 Event::CronSweep => self.start_sweep(self.now()),
                 Event::Timer => {}
             }

@@ -191,7 +191,7 @@ impl Origins {
     /// Like [`Origins::seconds`], where 0 means "off".
     fn seconds_or_off(&self, key: &str, value: Option<f64>, default: f64, max: f64) -> Result<Duration, ConfigError> {
         match value {
-            Some(v) if v == 0.0 => Ok(Duration::ZERO),
+            Some(0.0) => Ok(Duration::ZERO),
             other => self.seconds(key, None, other, default, max),
         }
     }
