@@ -62,7 +62,7 @@ async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow
             pat.masked(),
             secrets::SERVICE_CREDENTIAL
         ));
-        report::emit("Start it with `sudo systemctl enable --now gittensor-miner-agent` (or `sudo systemctl reload gittensor-miner-agent` if it runs).");
+        report::emit("Start it with `sudo systemctl enable --now gittensor-miner-agent` (or `sudo systemctl restart gittensor-miner-agent` if it runs: systemd hands over credentials only at start).");
     } else {
         let keyring = open_keyring(common).await?;
         let source = keyring.source();

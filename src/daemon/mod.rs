@@ -512,7 +512,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             }
             PatVerdict::Rejected { reason } => {
                 if was != PatStanding::Rejected {
-                    tracing::error!(pat = %self.core.pat().masked(), reason = %reason, "GitHub REJECTS the PAT ({reason}): nothing is checked or sent until a new PAT is stored (`sudo gittensor-miner-agent pat set --systemd`, then `sudo systemctl reload gittensor-miner-agent`)");
+                    tracing::error!(pat = %self.core.pat().masked(), reason = %reason, "GitHub REJECTS the PAT ({reason}): nothing is checked or sent until a new PAT is stored (`sudo gittensor-miner-agent pat set --systemd`, then `sudo systemctl restart gittensor-miner-agent`)");
                 }
                 self.pat_record.reason = Some(reason);
                 // Its permissions may be fixed on GitHub's side: asked again hourly.
