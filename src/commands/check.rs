@@ -7,7 +7,7 @@ use crate::report;
 use crate::synapse::CheckStatus;
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<u8> {
-    let prepared = super::prepare(&args.common.flags()).await?;
+    let prepared = super::prepare(crate::settings::load(&args.common.flags())?).await?;
     let (settings, validators) = (&prepared.settings, &prepared.validators);
     tracing::info!(validators = validators.eligible.len(), source = %validators.source, "checking validators");
 

@@ -16,7 +16,7 @@ use crate::cli::{Cli, Command};
 use crate::exit;
 use crate::report;
 use crate::secrets::{self, Pat, PatSource};
-use crate::settings::{self, Flags, Settings};
+use crate::settings::Settings;
 use crate::transport::axon_v10::Dendrite;
 use crate::validators::{self, ValidatorSet};
 use crate::wallet::Hotkey;
@@ -86,8 +86,7 @@ pub(crate) struct Prepared {
     pub validators: ValidatorSet,
 }
 
-pub(crate) async fn prepare(flags: &Flags) -> anyhow::Result<Prepared> {
-    let settings = settings::load(flags)?;
+pub(crate) async fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let hotkey = Hotkey::load(&settings.hotkey_file)?;
     tracing::debug!(hotkey = hotkey.ss58(), wallet = %settings.wallet_label, "hotkey loaded");
     let validators = validators::discover(&settings, hotkey.ss58()).await?;

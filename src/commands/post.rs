@@ -24,7 +24,8 @@ use crate::transport::Target;
 pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     let flags = Flags { retry_budget_secs: args.retry_budget, ..args.common.flags() };
     // The budget bounds the whole command: the chain read and GitHub's verdict included.
-    let budget = settings::load(&flags)?.post_budget;
+    let loaded = settings::load(&flags)?;
+    let budget = loaded.post_budget;
     let deadline = Instant::now() + budget;
     let out_of_time = |what: &str| {
         anyhow::anyhow!(
@@ -32,7 +33,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
             budget.as_secs_f64()
         )
     };
-    let prepared = tokio::time::timeout_at(deadline, super::prepare(&flags))
+    let prepared = tokio::time::timeout_at(deadline, super::prepare(loaded))
         .await
         .map_err(|_| out_of_time("reading the validator set"))??;
     let (settings, validators) = (&prepared.settings, &prepared.validators);

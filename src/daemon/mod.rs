@@ -259,7 +259,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             self.start_sweep(now);
         }
         self.next_watchdog = self.health.watchdog_interval().map(|_| Instant::now());
-        self.flush(true);
+        self.save(true);
         let line = self.status_line();
         self.health.ready(&line);
         tracing::info!(
@@ -272,7 +272,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     fn stop(mut self, why: &str) -> anyhow::Result<()> {
         self.health.stopping();
         self.core.cancel_all();
-        self.flush(true);
+        self.save(true);
         tracing::info!(signal = why, "stopping ({why})");
         Ok(())
     }
