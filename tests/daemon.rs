@@ -29,8 +29,6 @@ fn a_validator_that_restarts_without_its_store_gets_the_pat_back_soon() {
         notify.status()
     );
     assert_eq!(emu.counts("broadcasts"), [0, 0, 0]);
-    // Each axon's instance id is known before the restart.
-    assert!(wait_until(Duration::from_secs(10), || state_json(&emu).matches("\"axon_uuid\": \"").count() == 3));
 
     let restarted = Instant::now();
     emu.control(json!({"op": "restart", "uid": 1, "lose_store": true}));
@@ -40,7 +38,6 @@ fn a_validator_that_restarts_without_its_store_gets_the_pat_back_soon() {
     assert!(wait_until(Duration::from_secs(10), || emu.counts("checks")[1] >= 3));
     assert_eq!(emu.counts("broadcasts"), [0, 1, 0], "only the validator that lost it");
     let log = daemon.log();
-    assert!(log.contains(") restarted (new axon uuid): checking it now"), "{log}");
     assert!(log.contains("coverage lost"), "{log}");
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
     assert!(
@@ -259,8 +256,9 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
         ],
         &[],
     );
-    assert_eq!(code(&out), 0, "{}", all_output(&out));
+    assert_eq!(code(&out), 4, "the agent stopped: {}", all_output(&out));
     let json = stdout_json(&out);
+    assert_eq!(json["agent"]["state"], "stopped");
     assert_eq!(json["summary"]["covered"], 2);
     assert_eq!(json["pat"]["masked"], "***5b4a");
     assert!(!all_output(&out).contains(PAT));
@@ -377,21 +375,18 @@ fn a_hung_and_a_slow_validator_do_not_delay_repairing_one_that_lost_its_store() 
     let emu = Emulator::start(3);
     emu.preload(&[0, 1, 2]);
     emu.control(json!({"op": "delay", "uid": 0, "seconds": 600})); // hung
-    emu.control(json!({"op": "delay", "uid": 1, "seconds": 10})); // slow
+    emu.control(json!({"op": "delay", "uid": 1, "seconds": 14})); // slow
     let liveness = Duration::from_secs(2);
     let config = emu.write_config(
         "check_timeout_secs = 15\nbroadcast_timeout_secs = 15\n[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nsweep_spread_secs = 0.2\nliveness_interval_secs = 2\nchain_refresh_secs = 600\n",
     );
     let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
-    // The slow validator's first check is in flight from here on, for 10 s.
+    // The slow validator's first check is in flight from here on, for 14 s.
     assert!(wait_until(Duration::from_secs(20), || emu.counts("checks") == [1, 1, 1]), "{}", daemon.log());
     let slow_asked = Instant::now();
-    assert!(
-        wait_until(Duration::from_secs(10), || state_json(&emu).matches("\"axon_uuid\": \"").count() == 3),
-        "axon uuids not learned: {}\n{}",
-        state_json(&emu),
-        daemon.log()
-    );
+    // An axon accepts any nonce from the last 5 s, so a restart right after our last request
+    // to it looks like nothing happened; the probe tells them apart once that has passed.
+    std::thread::sleep(Duration::from_secs(6));
 
     let asked_to_restart = Instant::now();
     emu.control(json!({"op": "restart", "uid": 2, "lose_store": true}));
@@ -404,7 +399,7 @@ fn a_hung_and_a_slow_validator_do_not_delay_repairing_one_that_lost_its_store() 
         repaired - asked_to_restart
     );
     assert!(
-        repaired - slow_asked < Duration::from_secs(10),
+        repaired - slow_asked < Duration::from_secs(14),
         "the repair came only after the slow validator answered ({:?} after its check began)",
         repaired - slow_asked
     );
@@ -549,4 +544,87 @@ fn sigterm_while_a_reload_hangs_reading_the_pat_exits_zero_within_a_second() {
     assert!(wait_until(Duration::from_secs(5), || notify.count("RELOADING=1") == 1), "{}", daemon.log());
     std::thread::sleep(Duration::from_millis(300)); // the reload is stuck on the PAT
     sigterm_stops_cleanly(&mut daemon, &notify, "reload hung reading the PAT");
+}
+
+/// Liveness costs a validator at rest nothing: no ERROR line in its log (the bittensor
+/// axon logs every request it refuses) and no GitHub call — yet a restart is still caught by
+/// the probe, at the price of one refused ping per restart.
+#[test]
+fn liveness_leaves_a_resting_validator_log_clean_and_still_catches_its_restart() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0, 1]);
+    let interval = Duration::from_secs(1);
+    let config = emu.write_config(
+        "[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nsweep_spread_secs = 0.1\nliveness_interval_secs = 1\nchain_refresh_secs = 600\n",
+    );
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
+    assert!(
+        wait_until(Duration::from_secs(20), || notify.status().is_some_and(|s| s.starts_with("covered 2/2"))),
+        "{:?} {}",
+        notify.status(),
+        daemon.log()
+    );
+    let log_errors = |emu: &Emulator| emu.control(json!({"op": "stats"}))["log_errors"].clone();
+    let github_calls = |emu: &Emulator| emu.control(json!({"op": "stats"}))["github"].clone();
+    let (checks, github) = (emu.counts("checks"), github_calls(&emu));
+
+    // Eight probes of each validator at rest (a probe every second).
+    std::thread::sleep(8 * interval);
+    assert_eq!(log_errors(&emu)["count"], 0, "a resting validator's log got error lines: {}", log_errors(&emu));
+    assert_eq!(emu.counts("checks"), checks, "no check at rest between sweeps");
+    assert_eq!(github_calls(&emu), github, "no GitHub call at rest");
+
+    let restarted = Instant::now();
+    emu.control(json!({"op": "restart", "uid": 1, "lose_store": true}));
+    assert!(wait_until(Duration::from_secs(15), || emu.counts("broadcasts")[1] == 1), "not repaired: {}", daemon.log());
+    let delay = restarted.elapsed();
+    eprintln!("restart caught and repaired by liveness alone in {delay:?} (liveness interval {interval:?})");
+    assert!(daemon.log().contains("validator 1 ("), "{}", daemon.log());
+    assert_eq!(log_errors(&emu)["count"], 1, "one refused ping per restart: {}", log_errors(&emu));
+    assert!(log_errors(&emu)["recent"][0].as_str().unwrap_or_default().contains("Nonce is too old"), "{}", log_errors(&emu));
+
+    // Quiet again once the restarted axon knows us.
+    std::thread::sleep(5 * interval);
+    assert_eq!(log_errors(&emu)["count"], 1, "{}", log_errors(&emu));
+    assert_eq!(emu.counts("broadcasts"), [0, 1]);
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+/// `status` never shows a dead agent's last word as the present: a clean stop, and a kill
+/// that left no chance to say goodbye, both give exit 4 and say so.
+#[test]
+fn status_tells_a_running_agent_from_a_stopped_or_killed_one() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let config = emu.write_config("[daemon]\nsweep_interval_secs = 600\nliveness_interval_secs = 0\n");
+    let (config_arg, state_dir) = (config.to_str().unwrap(), emu.dir.path().join("state"));
+    let state_dir = state_dir.to_str().unwrap();
+    let status = || agent(&["status", "--config", config_arg, "--state-dir", state_dir], &[]);
+    let status_json = || stdout_json(&agent(&["status", "--config", config_arg, "--state-dir", state_dir, "--json"], &[]));
+
+    let notify = NotifySocket::bind(emu.dir.path());
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
+    assert!(
+        wait_until(Duration::from_secs(20), || notify.status().is_some_and(|s| s.starts_with("covered 1/1"))),
+        "{:?} {}",
+        notify.status(),
+        daemon.log()
+    );
+    assert!(wait_until(Duration::from_secs(5), || code(&status()) == 0), "{}", all_output(&status()));
+    assert_eq!(status_json()["agent"]["state"], "running");
+
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+    let out = status();
+    assert_eq!(code(&out), 4, "a stopped agent: {}", all_output(&out));
+    assert!(text(&out.stdout).contains("THE AGENT IS NOT RUNNING: it stopped at"), "{}", all_output(&out));
+    assert_eq!(status_json()["agent"]["state"], "stopped");
+
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || status_json()["agent"]["state"] == "running"), "{}", daemon.log());
+    daemon.signal("KILL");
+    assert!(daemon.wait(Duration::from_secs(5)).is_none_or(|_| true));
+    let out = status();
+    assert_eq!(code(&out), 4, "a killed agent: {}", all_output(&out));
+    assert!(text(&out.stdout).contains("its process is gone without a clean stop"), "{}", all_output(&out));
 }

@@ -370,7 +370,7 @@ impl Transport for SimNet {
                     match sim.by_uid(target.uid) {
                         Some(v) if v.instance == instance && v.up => {
                             v.last_failure = None;
-                            Liveness::Alive { instance: Some(format!("{}-{instance}", v.uid)) }
+                            Liveness::Alive { instance: Some(format!("{}-{instance}", v.uid)), forgot_us: false }
                         }
                         _ => Liveness::Unreachable,
                     }

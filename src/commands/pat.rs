@@ -62,7 +62,9 @@ async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow
             pat.masked(),
             secrets::SERVICE_CREDENTIAL
         ));
-        report::emit("Start it with `sudo systemctl enable --now gittensor-miner-agent` (or `sudo systemctl restart gittensor-miner-agent` if it runs: systemd hands over credentials only at start).");
+        // systemd hands a service its credentials only when it starts: a running (or failed)
+        // service is restarted here, so that storing the PAT is all a rotation takes.
+        report::emit(&restart_service_for_new_pat(&pat));
     } else {
         let keyring = open_keyring(common).await?;
         let source = keyring.source();
@@ -124,4 +126,32 @@ async fn delete(common: &CommonArgs, for_service: bool) -> anyhow::Result<u8> {
         report::emit(&format!("No PAT was stored in the {source}."));
     }
     Ok(exit::COVERED)
+}
+
+const UNIT: &str = "gittensor-miner-agent.service";
+
+/// Restarts the service after `pat set --systemd` when it runs or has failed, and says what
+/// happened; a service that was never started (or was stopped) is left alone.
+fn restart_service_for_new_pat(pat: &Pat) -> String {
+    let state = std::process::Command::new("systemctl")
+        .args(["is-active", UNIT])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    match state.as_deref() {
+        Ok("active" | "activating" | "reloading" | "failed") => {
+            match std::process::Command::new("systemctl").args(["restart", UNIT]).output() {
+                Ok(out) if out.status.success() => format!(
+                    "Restarted gittensor-miner-agent: it now uses PAT {} and sends it to every validator (`journalctl -u gittensor-miner-agent -f` shows it).",
+                    pat.masked()
+                ),
+                Ok(out) => format!(
+                    "The PAT is stored, but restarting the service failed ({}): run `sudo systemctl restart gittensor-miner-agent` and see `systemctl status gittensor-miner-agent`.",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+                Err(e) => format!("The PAT is stored, but systemctl could not be run ({e}): restart the service to use it."),
+            }
+        }
+        Ok(_) => "Start the service with `sudo systemctl enable --now gittensor-miner-agent`.".into(),
+        Err(_) => "Start (or restart) the gittensor-miner-agent service to use it: systemd hands a service its PAT only when it starts.".into(),
+    }
 }

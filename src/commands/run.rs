@@ -24,6 +24,9 @@ use crate::wallet::Hotkey;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let flags = Flags { state_dir: args.state_dir.clone(), ..args.common.flags() };
+    if args.check_config {
+        return Ok(check_config(&flags));
+    }
     let (mut shutdown, reloads) = shutdown::from_signals().context("cannot install the signal handlers")?;
     let parts = match shutdown.race(start(flags)).await {
         Err(why) => {
@@ -39,6 +42,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     Daemon::new(parts).run(shutdown, reloads).await?;
     Ok(exit::COVERED)
+}
+
+/// `run --check-config`: the reload's first step. Stderr is what `systemctl status` and the
+/// journal show when a reload is refused.
+fn check_config(flags: &Flags) -> u8 {
+    match settings::load(flags) {
+        Ok(settings) => {
+            let path = settings.config_file.map_or_else(|| "no config file; defaults".to_owned(), |p| p.display().to_string());
+            crate::report::emit(&format!("config OK: {path}"));
+            exit::COVERED
+        }
+        Err(e) => {
+            eprintln!("the new config is invalid, so the running agent keeps its current one: {e:#}");
+            exit::NOT_CONFIGURED
+        }
+    }
 }
 
 /// The chain and the config files, as the daemon sees them.
@@ -67,12 +86,11 @@ impl World for RealWorld {
 async fn start(flags: Flags) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld>> {
     let settings = settings::load(&flags)?;
     let hotkey = Hotkey::load(&settings.hotkey_file).map_err(|e| {
-        let hint = if settings.service {
-            " (for the service: sudo install -m 0600 <your hotkey file> /etc/gittensor-miner-agent/hotkey)"
+        if settings.service {
+            anyhow::anyhow!("the service has no usable hotkey: copy the miner's hotkey file for it with `sudo install -m 0600 ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey> /etc/gittensor-miner-agent/hotkey`, then `sudo systemctl restart gittensor-miner-agent` ({e})")
         } else {
-            ""
-        };
-        anyhow::anyhow!("{e}{hint}")
+            anyhow::anyhow!("{e}")
+        }
     })?;
     let (pat, pat_source) = super::load_pat(&settings).await.context("the agent cannot run without the PAT")?;
 

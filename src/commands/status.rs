@@ -1,6 +1,7 @@
 //! `status`: coverage from the daemon's state file, without touching the network.
-//! Readable by an operator in the service's group (the file is mode 0640). Exit status as
-//! `check`'s: 0 all covered, 3 partial coverage, 1 unreadable state (README, "Exit status").
+//! Readable by an operator in the service's group (the file is mode 0640). Exit status:
+//! 0 all covered, 3 partial coverage, 4 the agent is not running (or its state is stale),
+//! 1 unreadable state (README, "Exit status").
 
 use anyhow::Context;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -9,7 +10,7 @@ use serde_json::json;
 
 use crate::cli::StatusArgs;
 use crate::clock::{ago, clock_utc, Clock};
-use crate::daemon::state::StateFile;
+use crate::daemon::state::{Running, StateFile};
 use crate::exit;
 use crate::github::PatStanding;
 use crate::reconcile::tracker::Coverage;
@@ -25,6 +26,13 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     })?;
     let summary = state.tracker.summary();
     let now = Clock::system().now_ms();
+    let running = state.running(now, agent_process_alive);
+    let (running_token, running_since) = match running {
+        Running::Yes => ("running", None),
+        Running::Stopped { at_ms } => ("stopped", Some(at_ms)),
+        Running::Died { last_seen_ms } => ("died", Some(last_seen_ms)),
+        Running::Stale { last_seen_ms } => ("stale", Some(last_seen_ms)),
+    };
 
     if args.json {
         let validators: Vec<_> = state
@@ -52,7 +60,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
                 "success": summary.eligible > 0 && summary.covered == summary.eligible,
                 "summary": summary, "pat": pat, "pat_rejected": state.tracker.pat == PatStanding::Rejected,
                 "last_sweep_ms": state.last_sweep_ms, "next_sweep_ms": state.next_sweep_ms,
-                "source": state.source, "updated_ms": state.updated_ms, "validators": validators,
+                "source": state.source, "updated_ms": state.updated_ms,
+                "agent": {"state": running_token, "since_ms": running_since, "pid": state.agent.as_ref().map(|a| a.pid)},
+                "validators": validators,
             })
         ));
     } else {
@@ -99,11 +109,52 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         if let Some(at) = state.next_sweep_ms {
             line.push_str(&format!(" · next sweep {}", clock_utc(at)));
         }
-        line.push_str(&format!(" · state last changed {}.", ago(now, state.updated_ms)));
+        line.push_str(&format!(" · state written {}.", ago(now, state.updated_ms)));
         report::emit(&line);
+        if let Some(warning) = not_running_warning(running, now) {
+            report::emit(&warning);
+        }
+    }
+    if running != Running::Yes {
+        return Ok(exit::AGENT_NOT_RUNNING);
     }
     // As `check`: 0 when every eligible validator last said it holds our valid PAT, 3 when
     // some did not (or none is known yet); an unreadable state file is an error (1). The
     // statuses in `--json` are the tokens of `check`/`post` (README, "JSON for scripts").
     Ok(if summary.eligible > 0 && summary.covered == summary.eligible { exit::COVERED } else { exit::PARTIAL_COVERAGE })
+}
+
+/// What to tell an operator looking at a state file whose agent no longer runs.
+fn not_running_warning(running: Running, now: u64) -> Option<String> {
+    let fix = "start it with `sudo systemctl start gittensor-miner-agent`; why it stopped: `journalctl -u gittensor-miner-agent`";
+    Some(match running {
+        Running::Yes => return None,
+        Running::Stopped { at_ms } => format!(
+            "\nTHE AGENT IS NOT RUNNING: it stopped at {} ({}); the figures above are from then. To resume, {fix}.",
+            clock_utc(at_ms),
+            ago(now, at_ms)
+        ),
+        Running::Died { last_seen_ms } => format!(
+            "\nTHE AGENT IS NOT RUNNING: its process is gone without a clean stop (last seen {}); the figures above are from then. To resume, {fix}.",
+            ago(now, last_seen_ms)
+        ),
+        Running::Stale { last_seen_ms } => format!(
+            "\nTHE AGENT LOOKS DOWN OR HUNG: its state was last written {} (a running agent writes it every minute); the figures above are from then. Check `systemctl status gittensor-miner-agent`; to resume, {fix}.",
+            ago(now, last_seen_ms)
+        ),
+    })
+}
+
+/// Whether `pid` is a live gittensor-miner-agent process, when this user can see it:
+/// `None` where /proc hides other users' processes (hidepid), so only the file's age speaks.
+fn agent_process_alive(pid: u32) -> Option<bool> {
+    if std::fs::metadata("/proc/1").is_err() {
+        return None;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        // The kernel keeps the first 15 bytes of the name.
+        Ok(comm) => Some(comm.trim_end().starts_with("gittensor-miner")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    }
 }

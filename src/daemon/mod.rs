@@ -29,7 +29,7 @@ use crate::transport::Transport;
 use crate::validators::{DiscoverError, ValidatorSet};
 use health::Health;
 use shutdown::Shutdown;
-use state::{PatRecord, State, StateFile};
+use state::{AgentProcess, PatRecord, State, StateFile, HEARTBEAT};
 use status_line::StatusView;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -118,6 +118,8 @@ pub struct Daemon<T, G, W> {
     summary_due_ms: Option<u64>,
     saved: Option<State>,
     last_save: Option<Instant>,
+    /// Who writes the state file: this process, since when, and (once stopping) until when.
+    agent: AgentProcess,
     /// A flush left a possible change to the save cadence.
     save_pending: bool,
     /// Something `status` shows changed since the last flush.
@@ -176,6 +178,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             summary_due_ms: None,
             saved: None,
             last_save: None,
+            agent: AgentProcess { pid: std::process::id(), started_ms: now, stopped_ms: None },
             save_pending: false,
             changed: false,
             unflushed: false,
@@ -272,6 +275,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     fn stop(mut self, why: &str) -> anyhow::Result<()> {
         self.health.stopping();
         self.core.cancel_all();
+        self.agent.stopped_ms = Some(self.now());
         self.save(true);
         tracing::info!(signal = why, "stopping ({why})");
         Ok(())
@@ -449,6 +453,10 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     self.pat_record = PatRecord::new(&pat);
                     self.core.pat_changed(pat);
                 } else {
+                    if matches!(self.pat_source, PatSource::Credential { .. }) {
+                        // Said on every reload: a rotation by reload alone silently did nothing.
+                        tracing::info!(pat = %pat.masked(), "reloaded with the same PAT {}: under systemd the PAT is a credential, handed over only at start; `sudo gittensor-miner-agent pat set --systemd` stores a new one and restarts the service", pat.masked());
+                    }
                     self.core.validate_pat();
                 }
             }
@@ -512,7 +520,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             }
             PatVerdict::Rejected { reason } => {
                 if was != PatStanding::Rejected {
-                    tracing::error!(pat = %self.core.pat().masked(), reason = %reason, "GitHub REJECTS the PAT ({reason}): nothing is checked or sent until a new PAT is stored (`sudo gittensor-miner-agent pat set --systemd`, then `sudo systemctl restart gittensor-miner-agent`)");
+                    tracing::error!(pat = %self.core.pat().masked(), reason = %reason, "GitHub REJECTS the PAT ({reason}): nothing is checked or sent until a new PAT is stored: {}", self.how_to_store_a_new_pat());
                 }
                 self.pat_record.reason = Some(reason);
                 // Its permissions may be fixed on GitHub's side: asked again hourly.
@@ -542,9 +550,18 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         }
         if let Some(days) = self.days_to_expiry(now) {
             if days <= i64::from(self.settings.daemon.expiry_warning_days) {
-                tracing::warn!(days, pat = %self.core.pat().masked(), "the PAT expires soon (in {days} days): create a new one and store it with `sudo gittensor-miner-agent pat set --systemd`");
+                tracing::warn!(days, pat = %self.core.pat().masked(), "the PAT expires soon (in {days} days): create a new one on GitHub; then {}", self.how_to_store_a_new_pat());
                 self.next_expiry_warning_ms = now + DAY_MS;
             }
+        }
+    }
+
+    /// The next step for a rotation, for where this PAT came from.
+    fn how_to_store_a_new_pat(&self) -> &'static str {
+        match self.pat_source {
+            PatSource::Credential { .. } => "`sudo gittensor-miner-agent pat set --systemd` (it restarts the service with the new one)",
+            PatSource::Keyring { .. } => "`gittensor-miner-agent pat set` as the user this agent runs as, then reload it (SIGHUP)",
+            PatSource::Environment => "set the new one in GITTENSOR_MINER_PAT and restart the agent",
         }
     }
 
@@ -557,6 +574,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             next_sweep_ms: self.next_sweep_ms,
             source: self.source.clone(),
             updated_ms: 0,
+            agent: Some(self.agent.clone()),
         }
     }
 
@@ -565,7 +583,10 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         let status = self.unflushed.then_some(next_flush);
         // A change left unwritten by the save cadence is written when the cadence allows.
         let state = self.last_save.filter(|_| self.save_pending).map(|at| (at + SAVE_EVERY).max(next_flush));
-        status.into_iter().chain(state).min()
+        // A running agent rewrites the file at least every heartbeat, changed or not, so
+        // that `status` can tell it from a stopped or hung one.
+        let heartbeat = self.last_save.map(|at| at + HEARTBEAT);
+        status.into_iter().chain(state).chain(heartbeat).min()
     }
 
     /// Brings the state file and the status line up to date, at most once a second unless
@@ -592,7 +613,8 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         }
         self.save_pending = false;
         let snapshot = self.snapshot();
-        if self.saved.as_ref() == Some(&snapshot) {
+        let heartbeat_due = self.last_save.is_none_or(|at| at + HEARTBEAT <= Instant::now());
+        if self.saved.as_ref() == Some(&snapshot) && !heartbeat_due {
             return;
         }
         self.last_save = Some(Instant::now());

@@ -73,7 +73,54 @@ pub struct State {
     pub next_sweep_ms: Option<u64>,
     /// Where the validator set came from last.
     pub source: Option<String>,
+    /// When the file was last written: at least every [`HEARTBEAT`] while the agent runs.
     pub updated_ms: u64,
+    /// The agent process behind the file, so that `status` tells a running agent from a
+    /// stopped one. Absent in files written before it existed.
+    #[serde(default)]
+    pub agent: Option<AgentProcess>,
+}
+
+/// The longest a running agent goes without writing its state file.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentProcess {
+    pub pid: u32,
+    pub started_ms: u64,
+    /// Set by a clean stop.
+    pub stopped_ms: Option<u64>,
+}
+
+/// Whether the agent that wrote a state file still runs, as far as the file (and, where it
+/// can be seen, the process table) tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Running {
+    Yes,
+    /// It stopped cleanly at this time.
+    Stopped { at_ms: u64 },
+    /// Its process is gone without a clean stop (a crash, a kill, a power cut).
+    Died { last_seen_ms: u64 },
+    /// No write for three heartbeats: it is hung, or gone where we cannot see its process.
+    Stale { last_seen_ms: u64 },
+}
+
+impl State {
+    /// `process_alive`: whether the recorded pid is a live agent process, when that can be
+    /// seen from here (`None` when /proc hides other users' processes).
+    pub fn running(&self, now_ms: u64, process_alive: impl Fn(u32) -> Option<bool>) -> Running {
+        let last_seen_ms = self.updated_ms;
+        if let Some(at_ms) = self.agent.as_ref().and_then(|a| a.stopped_ms) {
+            return Running::Stopped { at_ms };
+        }
+        if let Some(Some(false)) = self.agent.as_ref().map(|a| process_alive(a.pid)) {
+            return Running::Died { last_seen_ms };
+        }
+        if now_ms.saturating_sub(last_seen_ms) > 3 * HEARTBEAT.as_millis() as u64 {
+            return Running::Stale { last_seen_ms };
+        }
+        Running::Yes
+    }
 }
 
 /// How loading went.
@@ -158,6 +205,32 @@ impl StateFile {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_state_file_tells_whether_its_agent_still_runs() {
+        let minute = 60_000;
+        let running = State {
+            updated_ms: 10 * minute,
+            agent: Some(AgentProcess { pid: 42, started_ms: 0, stopped_ms: None }),
+            ..State::default()
+        };
+        let alive = |_| Some(true);
+        let unknown = |_| None;
+        let gone = |_| Some(false);
+        assert_eq!(running.running(11 * minute, alive), Running::Yes);
+        assert_eq!(running.running(13 * minute, unknown), Running::Yes, "three heartbeats of grace");
+        assert_eq!(running.running(14 * minute, unknown), Running::Stale { last_seen_ms: 10 * minute });
+        assert_eq!(running.running(14 * minute, alive), Running::Stale { last_seen_ms: 10 * minute }, "alive but hung");
+        assert_eq!(running.running(11 * minute, gone), Running::Died { last_seen_ms: 10 * minute });
+        let stopped = State {
+            agent: Some(AgentProcess { pid: 42, started_ms: 0, stopped_ms: Some(10 * minute) }),
+            ..running.clone()
+        };
+        assert_eq!(stopped.running(10 * minute, alive), Running::Stopped { at_ms: 10 * minute });
+        let before_this_existed = State { agent: None, ..running };
+        assert_eq!(before_this_existed.running(11 * minute, gone), Running::Yes);
+        assert_eq!(before_this_existed.running(20 * minute, gone), Running::Stale { last_seen_ms: 10 * minute });
+    }
+
     use super::*;
 
     #[test]

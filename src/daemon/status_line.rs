@@ -25,7 +25,10 @@ impl StatusView<'_> {
                 None => "reading the validator set".into(),
             };
         }
-        let mut parts = vec![format!("covered {}/{} validators", s.covered, s.eligible)];
+        let mut parts = vec![match s.covered_unreachable {
+            0 => format!("covered {}/{} validators", s.covered, s.eligible),
+            n => format!("covered {}/{} validators at their last answer ({n} unreachable since)", s.covered, s.eligible),
+        }];
         if self.pat == PatStanding::Rejected {
             parts.push("PAT REJECTED by GitHub: nothing is sent until a new PAT is stored".into());
         } else {
@@ -45,8 +48,9 @@ impl StatusView<'_> {
                 parts.push(format!("PAT expires in {days} d"));
             }
         }
-        if s.unreachable > 0 {
-            parts.push(format!("{} unreachable", s.unreachable));
+        let unreachable_elsewhere = s.unreachable - s.covered_unreachable.min(s.unreachable);
+        if unreachable_elsewhere > 0 {
+            parts.push(format!("{unreachable_elsewhere} unreachable"));
         }
         if let Some(e) = self.chain_error {
             parts.push(format!("chain unreadable ({})", truncate(e, 60)));
@@ -98,6 +102,12 @@ mod tests {
         assert_eq!(
             rejected.render(),
             "covered 0/3 validators · PAT REJECTED by GitHub: nothing is sent until a new PAT is stored · next sweep 00:00 UTC"
+        );
+        let gone_quiet = Summary { eligible: 3, covered: 3, unreachable: 1, covered_unreachable: 1, ..Default::default() };
+        assert_eq!(
+            view(gone_quiet).render(),
+            "covered 3/3 validators at their last answer (1 unreachable since) · next sweep 00:00 UTC",
+            "never `covered 3/3 · 1 unreachable`"
         );
         let starting = StatusView { chain_error: Some("connection refused"), ..view(Summary::default()) };
         assert_eq!(starting.render(), "cannot read the validator set: connection refused");

@@ -465,7 +465,7 @@ mod tests {
         }
 
         async fn liveness(&self, _: &Target, _: Duration) -> Liveness {
-            Liveness::Alive { instance: None }
+            Liveness::Alive { instance: None, forgot_us: false }
         }
     }
 

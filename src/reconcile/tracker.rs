@@ -198,6 +198,10 @@ pub struct Summary {
     pub store_unavailable: usize,
     pub unreachable: usize,
     pub held: usize,
+    /// Of the `covered`, those the liveness probe cannot reach now: covered at their last
+    /// answer, which a status line must not present as two contradicting facts.
+    #[serde(skip)]
+    pub covered_unreachable: usize,
 }
 
 impl Tracker {
@@ -556,18 +560,20 @@ impl Tracker {
                     changes.push(Change::WentAway { uid });
                 }
             }
-            Liveness::Alive { instance } => {
+            Liveness::Alive { instance, forgot_us } => {
                 let mut check_now = false;
                 if !entry.reachable {
                     entry.reachable = true;
                     changes.push(Change::CameBack { uid });
                     check_now = true;
                 }
+                let new_instance =
+                    instance.as_ref().is_some_and(|now| entry.axon_uuid.as_ref().is_some_and(|seen| seen != now));
+                if *forgot_us || new_instance {
+                    changes.push(Change::Restarted { uid });
+                    check_now = true;
+                }
                 if let Some(instance) = instance {
-                    if entry.axon_uuid.as_ref().is_some_and(|seen| seen != instance) {
-                        changes.push(Change::Restarted { uid });
-                        check_now = true;
-                    }
                     entry.axon_uuid = Some(instance.clone());
                 }
                 if check_now && entry.hold.is_none() {
@@ -598,6 +604,7 @@ impl Tracker {
             }
             if !e.reachable {
                 s.unreachable += 1;
+                s.covered_unreachable += usize::from(e.coverage == Coverage::Covered);
             }
         }
         s
@@ -902,7 +909,7 @@ mod tests {
     fn a_restart_seen_while_a_request_is_out_is_checked_again_after_its_answer() {
         let mut t = tracker(1);
         checked(&mut t, 0, CheckStatus::Valid, 0);
-        let alive = |id: &str| Liveness::Alive { instance: Some(id.into()) };
+        let alive = |id: &str| Liveness::Alive { instance: Some(id.into()), forgot_us: false };
         t.record_liveness(&target(0), &alive("a"), 1);
         t.schedule_sweep(15 * MIN, 0);
         t.take_due(15 * MIN, 1); // a check is out…
@@ -915,7 +922,7 @@ mod tests {
     fn coming_back_or_restarting_means_a_check_at_once() {
         let mut t = tracker(1);
         checked(&mut t, 0, CheckStatus::Valid, 0);
-        let alive = |id: &str| Liveness::Alive { instance: Some(id.into()) };
+        let alive = |id: &str| Liveness::Alive { instance: Some(id.into()), forgot_us: false };
         assert!(t.record_liveness(&target(0), &alive("a"), 1).is_empty());
         assert!(t.take_due(2, 10).is_empty());
         assert_eq!(t.record_liveness(&target(0), &alive("b"), 3), [Change::Restarted { uid: 0 }]);
@@ -926,10 +933,22 @@ mod tests {
         assert!(t.record_liveness(&target(0), &Liveness::Unreachable, 6).is_empty(), "one line per change");
         assert_eq!(t.summary().unreachable, 1);
         assert_eq!(
-            t.record_liveness(&target(0), &Liveness::Alive { instance: None }, 7),
+            t.record_liveness(&target(0), &Liveness::Alive { instance: None, forgot_us: false }, 7),
             [Change::CameBack { uid: 0 }]
         );
         assert_eq!(uids(&t.take_due(7, 10)), [(0, Work::Check)]);
+    }
+
+    #[test]
+    fn an_axon_that_forgot_our_dendrite_restarted_even_when_its_instance_was_never_seen() {
+        let mut t = tracker(1);
+        checked(&mut t, 0, CheckStatus::Valid, 0);
+        let quiet = Liveness::Alive { instance: None, forgot_us: false };
+        assert!(t.record_liveness(&target(0), &quiet, 1).is_empty(), "at rest the probe says nothing new");
+        let forgot = Liveness::Alive { instance: Some("new".into()), forgot_us: true };
+        assert_eq!(t.record_liveness(&target(0), &forgot, 2), [Change::Restarted { uid: 0 }]);
+        assert_eq!(uids(&t.take_due(2, 10)), [(0, Work::Check)]);
+        assert_eq!(t.validators[&0].axon_uuid.as_deref(), Some("new"));
     }
 
     #[test]
@@ -946,7 +965,7 @@ mod tests {
     fn the_tracker_round_trips_through_json_without_loss() {
         let mut t = tracker(2);
         checked(&mut t, 0, CheckStatus::NoPat, 0);
-        t.record_liveness(&target(1), &Liveness::Alive { instance: Some("u".into()) }, 1);
+        t.record_liveness(&target(1), &Liveness::Alive { instance: Some("u".into()), forgot_us: false }, 1);
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(serde_json::from_str::<Tracker>(&json).unwrap(), t);
     }

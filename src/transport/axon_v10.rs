@@ -10,8 +10,9 @@
 //! - only error answers (built by the axon middleware) carry `bt_header_axon_uuid`, `nonce`
 //!   and `signature`; a 200 answer's headers are echoed from the request and are unsigned.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -26,6 +27,9 @@ use crate::wallet::{self, Hotkey};
 pub const DENDRITE_VERSION: u64 = 10_003_001;
 /// Largest answer body read from a validator; gittensor's answers are under 1 KiB.
 pub const DEFAULT_BODY_CAP: usize = 64 * 1024;
+
+/// What a ping asks of the axon: its handler only echoes the synapse.
+const PING_BUDGET: Duration = Duration::from_secs(1);
 
 /// A request ready to send: what [`Dendrite`] puts on the wire.
 #[derive(Clone)]
@@ -130,6 +134,9 @@ pub struct Dendrite {
     hotkey: Arc<Hotkey>,
     uuid: String,
     last_nonce: AtomicU64,
+    /// Per axon (`hotkey@ip:port`): the largest nonce we ever sent it, once it has accepted
+    /// one of ours (a 200). What the liveness probe builds on: see [`Dendrite::liveness`].
+    known_to: Mutex<HashMap<String, u64>>,
     client: reqwest::Client,
     body_cap: usize,
 }
@@ -150,6 +157,7 @@ impl Dendrite {
             hotkey,
             uuid: uuid::Uuid::new_v4().to_string(),
             last_nonce: AtomicU64::new(0),
+            known_to: Mutex::new(HashMap::new()),
             client,
             body_cap: DEFAULT_BODY_CAP,
         })
@@ -232,26 +240,83 @@ impl Dendrite {
     }
 }
 
-impl Transport for Dendrite {
-    async fn call(&self, target: &Target, call: &SynapseCall) -> Result<Reply, CallError> {
-        let request = build_request(&self.hotkey, &self.uuid, self.next_nonce(), target, call);
-        self.send(target, request, call.timeout).await
+impl Dendrite {
+    fn axon_key(target: &Target) -> String {
+        format!("{}@{}", target.hotkey, target.addr())
     }
 
-    /// A bittensor 10.3.1 axon names its instance (`bt_header_axon_uuid`, signed) only in
-    /// the answers its middleware refuses. So the probe is a correctly signed request to
-    /// the `Synapse` ping route every axon serves, with a nonce from long ago: the axon
-    /// refuses it with a signed 401 before any handler runs (no GitHub call, no PAT store
-    /// access, and our real nonces are unaffected because refused nonces are not recorded).
-    async fn liveness(&self, target: &Target, timeout: Duration) -> Liveness {
-        let ping = SynapseCall { name: "Synapse", fields: Map::new(), required_defaults: vec![], timeout };
-        let expired_nonce = 1;
-        let request = build_request(&self.hotkey, &self.uuid, expired_nonce, target, &ping);
-        match self.send(target, request, timeout).await {
-            Ok(reply) => {
-                Liveness::Alive { instance: reply.axon_uuid.filter(|_| reply.provenance == Provenance::Verified) }
+    /// Sends `call` with `nonce` and remembers, per axon, the largest nonce it was sent once
+    /// it has accepted one of ours: the axon keeps the last nonce it accepted per dendrite
+    /// (`hotkey:uuid`) for as long as its process lives.
+    async fn send_with_nonce(&self, target: &Target, call: &SynapseCall, nonce: u64, timeout: Duration) -> Result<Reply, CallError> {
+        let request = build_request(&self.hotkey, &self.uuid, nonce, target, call);
+        let key = Self::axon_key(target);
+        // Recorded before sending: an axon may accept a request whose answer we never see.
+        if let Ok(mut known) = self.known_to.lock() {
+            if let Some(sent) = known.get_mut(&key) {
+                *sent = (*sent).max(nonce);
             }
-            Err(CallError::TooLarge { .. } | CallError::Broken(_)) => Liveness::Alive { instance: None },
+        }
+        let reply = self.send(target, request, timeout).await;
+        if reply.as_ref().is_ok_and(|r| r.http_status == 200) {
+            if let Ok(mut known) = self.known_to.lock() {
+                let sent = known.entry(key).or_insert(nonce);
+                *sent = (*sent).max(nonce);
+            }
+        }
+        reply
+    }
+
+    fn forget(&self, target: &Target) {
+        if let Ok(mut known) = self.known_to.lock() {
+            known.remove(&Self::axon_key(target));
+        }
+    }
+}
+
+impl Transport for Dendrite {
+    async fn call(&self, target: &Target, call: &SynapseCall) -> Result<Reply, CallError> {
+        self.send_with_nonce(target, call, self.next_nonce(), call.timeout).await
+    }
+
+    /// A signed ping to the `Synapse` route every 10.3.1 axon serves (no blacklist, no
+    /// handler work, no GitHub call), built so that it is refused only by an axon that
+    /// restarted. The axon accepts a nonce either because it is recent, or because it is
+    /// larger than the last one it accepted from this dendrite, a memory that dies with its
+    /// process. So the ping carries the nonce right after the largest we ever sent that axon:
+    /// - the axon still knows us → accepted (200), nothing in its log but trace lines;
+    /// - it restarted → that nonce is old and unknown → a signed 401 ("Nonce is too old",
+    ///   one ERROR line in its log per restart) that names its new instance; we then ping
+    ///   again with a fresh nonce, so it knows us and the next probe is quiet again.
+    ///
+    /// An axon we have not yet talked to gets a fresh nonce: accepted, and from then on known.
+    /// A restart within a few seconds of our last request can pass unseen (the nonce is
+    /// still recent); the next probe catches it, so a restart is caught within two probes.
+    async fn liveness(&self, target: &Target, timeout: Duration) -> Liveness {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // The ping's own `timeout` field widens the axon's "recent nonce" window (4 s plus
+        // it): kept short so that a restart is told apart a few seconds after our last request.
+        let ping =
+            SynapseCall { name: "Synapse", fields: Map::new(), required_defaults: vec![], timeout: timeout.min(PING_BUDGET) };
+        let last_sent = self.known_to.lock().ok().and_then(|known| known.get(&Self::axon_key(target)).copied());
+        let nonce = match last_sent {
+            Some(last) => last + 1,
+            None => self.next_nonce(),
+        };
+        match self.send_with_nonce(target, &ping, nonce, timeout).await {
+            Ok(reply) if reply.http_status == 401 && last_sent.is_some() => {
+                let instance = reply.axon_uuid.filter(|_| reply.provenance == Provenance::Verified);
+                self.forget(target);
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                // Best effort: if this one is lost, the next probe starts afresh.
+                let _ = self.send_with_nonce(target, &ping, self.next_nonce(), left).await;
+                Liveness::Alive { instance, forgot_us: true }
+            }
+            Ok(reply) => Liveness::Alive {
+                instance: reply.axon_uuid.filter(|_| reply.provenance == Provenance::Verified),
+                forgot_us: false,
+            },
+            Err(CallError::TooLarge { .. } | CallError::Broken(_)) => Liveness::Alive { instance: None, forgot_us: false },
             Err(CallError::Timeout | CallError::Connect(_)) => Liveness::Unreachable,
         }
     }

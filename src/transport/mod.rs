@@ -94,9 +94,12 @@ impl fmt::Display for CallError {
 pub enum Liveness {
     Unreachable,
     /// It answered; `instance` is its process instance id (the axon uuid) when the answer
-    /// carried one signed by the validator's hotkey.
+    /// carried one signed by the validator's hotkey. `forgot_us`: it refused a nonce that
+    /// follows the last one it accepted from us, so it no longer knows our dendrite — its
+    /// process restarted since we last talked to it (and its PAT store may be gone).
     Alive {
         instance: Option<String>,
+        forgot_us: bool,
     },
 }
 
@@ -104,7 +107,7 @@ pub enum Liveness {
 pub trait Transport: Send + Sync {
     fn call(&self, target: &Target, call: &SynapseCall) -> impl Future<Output = Result<Reply, CallError>> + Send;
 
-    /// A cheap "are you there, and which instance are you?" that costs the validator no
-    /// GitHub call and its handlers nothing.
+    /// A cheap "are you there, and are you the process we last talked to?" that costs the
+    /// validator no GitHub call, its handlers nothing and, at rest, no line in its log.
     fn liveness(&self, target: &Target, timeout: Duration) -> impl Future<Output = Liveness> + Send;
 }

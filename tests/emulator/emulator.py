@@ -15,6 +15,7 @@ forward/blacklist annotations at runtime and needs real classes.
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -35,6 +36,26 @@ bt_networking.get_external_ip = lambda: "127.0.0.1"
 import bittensor as bt  # noqa: E402
 from bittensor_wallet import Wallet  # noqa: E402
 from pydantic import Field  # noqa: E402
+
+
+class ErrorLines(logging.Handler):
+    """Counts the ERROR (and worse) lines bittensor writes to a validator's log: what a
+    validator operator sees of our requests. The axon middleware logs every request it
+    refuses at ERROR (`log_and_handle_error`); accepted ones only at TRACE."""
+
+    def __init__(self):
+        super().__init__(level=logging.ERROR)
+        self.count = 0
+        self.recent: list[str] = []
+
+    def emit(self, record: logging.LogRecord):
+        self.count += 1
+        self.recent = (self.recent + [record.getMessage()[:300]])[-5:]
+
+
+ERROR_LINES = ErrorLines()
+# The logging machine's own std logger: every bittensor line passes through it.
+bt.logging._logger.addHandler(ERROR_LINES)
 
 
 class PatBroadcastSynapse(bt.Synapse):
@@ -362,7 +383,8 @@ class Network:
         if op == "stats":
             g = self.github
             return {"validators": [v.stats() for v in self.validators],
-                    "github": {"user_calls": g.user_calls, "graphql_calls": g.graphql_calls}}
+                    "github": {"user_calls": g.user_calls, "graphql_calls": g.graphql_calls},
+                    "log_errors": {"count": ERROR_LINES.count, "recent": ERROR_LINES.recent}}
         if op == "github_token":
             self.github.set_token(cmd["token"], cmd.get("login", "miner-login"), cmd.get("id", 1234),
                                   cmd.get("valid", True), cmd.get("expiry"), cmd.get("status"))
