@@ -15,6 +15,9 @@ use common::fake_chain::{ChainSpec, FakeChain};
 use common::*;
 use serde_json::json;
 
+/// The PAT the operator rotates to.
+const NEW_PAT: &str = "ghp_TestOnlyToken_rotated_0a1b";
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -163,6 +166,7 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
 
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut repair_delay = None;
+    let mut rotation_delay = None;
     while !shared.join("done").exists() {
         assert!(
             Instant::now() < deadline,
@@ -187,11 +191,37 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
             repair_delay = Some(lost.elapsed());
             std::fs::write(shared.join("repaired"), b"").unwrap();
         }
+        if shared.join("await-rotation").exists() && !shared.join("rotation-ready").exists() {
+            emu.control(json!({"op": "github_token", "token": NEW_PAT, "login": "octo-miner", "id": 4242}));
+            std::fs::write(shared.join("pat2"), format!("{NEW_PAT}\n")).unwrap();
+            std::fs::write(shared.join("rotation-ready"), b"").unwrap();
+        }
+        if shared.join("rotation-stored").exists() && !shared.join("rotation-seen").exists() {
+            let new_tail = &NEW_PAT[NEW_PAT.len() - 4..];
+            let holds_new = || {
+                let stats = emu.stats();
+                (0..3).all(|uid| {
+                    stats["validators"][uid]["stored_pat_tails"].as_object().is_some_and(|tails| {
+                        !tails.is_empty() && tails.values().all(|tail| tail == new_tail)
+                    })
+                })
+            };
+            let stored = Instant::now();
+            assert!(
+                wait_until(Duration::from_secs(60), holds_new),
+                "after `pat set --systemd` the validators never got the new PAT: {}\n{}\n{}",
+                emu.stats(),
+                std::fs::read_to_string(shared.join("rotate.txt")).unwrap_or_default(),
+                journal()
+            );
+            rotation_delay = Some(stored.elapsed());
+            std::fs::write(shared.join("rotation-seen"), b"").unwrap();
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = wait_child(&mut boot.0, Duration::from_secs(60));
     let read = |name: &str| std::fs::read_to_string(shared.join(name)).unwrap_or_default();
-    eprintln!("repair delay inside real systemd: {repair_delay:?}");
+    eprintln!("repair delay inside real systemd: {repair_delay:?}; every validator held the rotated PAT {rotation_delay:?} after `pat set --systemd` returned");
 
     // The unconfigured first run: one clear line, exit 78, no restart loop.
     let first = read("first-run.txt");
@@ -207,6 +237,25 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
     assert!(status.contains("active (running)"), "{status}");
     assert!(status.contains("Status: \"covered 3/3 validators"), "{status}");
     assert!(read("agent-status.txt").contains("3/3 validators hold your valid PAT"), "{}", read("agent-status.txt"));
+
+    // The rotation: `pat set --systemd` restarted the service, which sent the new PAT.
+    let rotate = read("rotate.txt");
+    assert!(rotate.contains("rc=0") && rotate.contains("Restarted gittensor-miner-agent"), "{rotate}");
+    assert!(rotation_delay.is_some(), "no rotation happened");
+
+    // A broken config: `systemctl reload` fails, says why, and the agent runs on unchanged.
+    let bad_reload = read("bad-reload.txt");
+    assert!(!bad_reload.contains("rc=0"), "reload of a broken config reported success: {bad_reload}");
+    assert_eq!(field(&bad_reload, "ActiveState"), "active", "{bad_reload}");
+    let bad_status = read("bad-reload-status.txt");
+    assert!(bad_status.contains("the new config is invalid"), "systemctl status does not say why: {bad_status}");
+
+    // Nine restarts by hand within a minute, on top of the earlier starts: never refused.
+    let restarts = read("restarts.txt");
+    assert_eq!(restarts.matches("broken restart rc=").count(), 3, "{restarts}");
+    assert_eq!(restarts.lines().filter(|l| *l == "restart rc=0").count(), 6, "{restarts}");
+    assert!(!restarts.contains("repeated too quickly"), "{restarts}");
+    assert_eq!(field(&restarts, "ActiveState"), "active", "{restarts}");
 
     let reload = read("reload.txt");
     assert_eq!((field(&reload, "ActiveState"), field(&reload, "NRestarts")), ("active".into(), "0".into()), "{reload}");
@@ -237,6 +286,8 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
 
     let stop = read("stop.txt");
     assert_eq!((field(&stop, "ActiveState"), field(&stop, "Result")), ("inactive".into(), "success".into()), "{stop}");
+    let stopped = read("status-stopped.txt");
+    assert!(stopped.contains("rc=4") && stopped.contains("THE AGENT IS NOT RUNNING"), "{stopped}");
 
     let purge = read("purge.txt");
     for gone in [
@@ -256,10 +307,14 @@ fn the_deb_installs_runs_heals_reloads_survives_a_freeze_and_purges_in_real_syst
         "journal-verbose.txt",
         "first-run-journal.txt",
         "pat-set.txt",
+        "rotate.txt",
+        "bad-reload.txt",
+        "bad-reload-status.txt",
+        "restarts.txt",
         "agent-status.txt",
         "runner.out",
     ] {
-        assert!(!read(name).contains(PAT), "the PAT leaked into {name}");
+        assert!(!read(name).contains(PAT) && !read(name).contains(NEW_PAT), "a PAT leaked into {name}");
     }
     drop(boot);
     let _ = std::fs::remove_dir_all(work.path());

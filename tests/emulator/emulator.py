@@ -320,6 +320,8 @@ class EmulatedValidator:
                 "uuid": self.axon.uuid if self.axon else None,
                 "up": self.axon is not None,
                 "stored_hotkeys": sorted(self.store),
+                # The last 4 characters of each stored PAT: enough to tell a rotation happened.
+                "stored_pat_tails": {k: v["pat"][-4:] for k, v in self.store.items()},
             }
 
 

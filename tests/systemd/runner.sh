@@ -31,10 +31,34 @@ gittensor-miner-agent status --config $config > $S/agent-status.txt 2>&1
 touch $S/await-loss
 wait_for repaired
 
+# 3b. PAT rotation, the documented way: store the new one for the service; that restarts it.
+touch $S/await-rotation
+wait_for rotation-ready
+gittensor-miner-agent pat set --systemd --stdin --config $config < $S/pat2 > $S/rotate.txt 2>&1
+echo "rc=$?" >> $S/rotate.txt
+touch $S/rotation-stored
+wait_for rotation-seen
+
 # 4. Reload (SIGHUP).
 systemctl reload $unit
 sleep 2
 show > $S/reload.txt
+
+# 4b. A broken config: the reload itself fails and says why; the agent runs on unchanged.
+cp $config /root/config.good
+echo 'this line is not toml' >> $config
+systemctl reload $unit > $S/bad-reload.txt 2>&1
+echo "rc=$?" >> $S/bad-reload.txt
+systemctl status $unit --no-pager -l > $S/bad-reload-status.txt 2>&1
+show >> $S/bad-reload.txt
+
+# 4c. Restarts by hand while fixing it (three with the broken config, six once fixed): the
+# start limit is there for crash loops, not for the operator.
+for _ in 1 2 3; do systemctl restart $unit 2>&1; echo "broken restart rc=$?"; done > $S/restarts.txt
+cp /root/config.good $config
+for _ in 1 2 3 4 5 6; do systemctl restart $unit >> $S/restarts.txt 2>&1; echo "restart rc=$?"; done >> $S/restarts.txt
+wait_active
+show >> $S/restarts.txt
 
 # 5. A frozen agent: the watchdog kills it and systemd restarts it.
 old=$(systemctl show -p MainPID --value $unit)
@@ -49,9 +73,11 @@ systemd-analyze security $unit --no-pager > $S/security.txt 2>&1
 journalctl -u $unit --no-pager -o verbose > $S/journal-verbose.txt
 journalctl -u $unit --no-pager > $S/journal.txt
 
-# 7. A clean stop.
+# 7. A clean stop; `status` must not present the last state as a running agent's.
 systemctl stop $unit
 show > $S/stop.txt
+gittensor-miner-agent status --config $config > $S/status-stopped.txt 2>&1
+echo "rc=$?" >> $S/status-stopped.txt
 
 # 8. Purge removes what the package made, and nothing else.
 dpkg --purge gittensor-miner-agent > $S/purge-log.txt 2>&1
