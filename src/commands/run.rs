@@ -111,7 +111,7 @@ async fn start(flags: Flags) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld
         }
         Loaded::Rebuilt { reason, moved_to } => {
             let moved = moved_to.map(|p| p.display().to_string()).unwrap_or_else(|| "not moved".into());
-            tracing::warn!(reason = %reason, moved_to = %moved, "state file unusable: starting afresh");
+            tracing::warn!(reason = %reason, moved_to = %moved, "the state file is unusable ({reason}; moved to {moved}): starting afresh, every validator is checked again");
             State::default()
         }
     };
