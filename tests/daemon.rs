@@ -628,3 +628,15 @@ fn status_tells_a_running_agent_from_a_stopped_or_killed_one() {
     assert_eq!(code(&out), 4, "a killed agent: {}", all_output(&out));
     assert!(text(&out.stdout).contains("its process is gone without a clean stop"), "{}", all_output(&out));
 }
+
+/// Before the agent ever ran there is no state: `status` says so and what to do, not a bare
+/// "No such file or directory".
+#[test]
+fn status_before_the_first_run_says_how_to_start_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = agent(&["status", "--state-dir", dir.path().to_str().unwrap()], &[]);
+    assert_eq!(code(&out), 1, "{}", all_output(&out));
+    let said = all_output(&out);
+    assert!(said.contains("the agent has not run here yet") && said.contains("systemctl enable --now"), "{said}");
+    assert!(!said.contains("os error"), "{said}");
+}

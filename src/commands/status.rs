@@ -3,7 +3,6 @@
 //! 0 all covered, 3 partial coverage, 4 the agent is not running (or its state is stale),
 //! 1 unreadable state (README, "Exit status").
 
-use anyhow::Context;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use serde_json::json;
@@ -21,8 +20,17 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let flags = Flags { config: args.config.clone(), state_dir: args.state_dir.clone(), ..Flags::default() };
     let settings = settings::load(&flags)?;
     let file = StateFile::in_dir(&settings.daemon.state_dir);
-    let state = file.read().with_context(|| {
-        format!("cannot read {}: is the agent running (`systemctl status gittensor-miner-agent`), and are you in its group?", file.path().display())
+    let state = file.read().map_err(|e| {
+        let path = file.path().display();
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+                "you may not read {path}: add yourself to the service's group with `sudo usermod -aG gittensor-miner-agent $USER` and log in again (or run `sudo gittensor-miner-agent status`)"
+            ),
+            std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "no state at {path}: the agent has not run here yet (`sudo systemctl enable --now gittensor-miner-agent`), or it keeps its state elsewhere (--state-dir, daemon.state_dir)"
+            ),
+            _ => anyhow::anyhow!("cannot read {path}: {e}"),
+        }
     })?;
     let summary = state.tracker.summary();
     let now = Clock::system().now_ms();
