@@ -112,6 +112,25 @@ impl CommonArgs {
     }
 }
 
+/// Flags of the `pat` commands: they read only the config (which keyring, GitHub's URL),
+/// none of the chain's or the wallet's.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PatArgs {
+    /// Config file, for `[pat]` (default: $GITTENSOR_MINER_AGENT_CONFIG, ~/.config/gittensor-miner-agent/config.toml, /etc/gittensor-miner-agent/config.toml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// GitHub API base URL (default https://api.github.com).
+    #[arg(long, value_name = "URL", hide = true)]
+    pub github_api_url: Option<String>,
+}
+
+impl PatArgs {
+    /// What these flags say, for settings resolution.
+    pub fn flags(&self) -> Flags {
+        Flags { config: self.config.clone(), github_api_url: self.github_api_url.clone(), ..Flags::default() }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
@@ -143,6 +162,10 @@ pub struct RunArgs {
     /// Directory for the state file (default: daemon.state_dir, $STATE_DIRECTORY, /var/lib/gittensor-miner-agent).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<String>,
+    /// Only read and check the config, say what is wrong, and exit (0 good, 78 not); the
+    /// unit's reload runs this first, so a broken config fails `systemctl reload`.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +176,7 @@ pub struct StatusArgs {
     /// Directory of the state file.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<String>,
+    /// Print the coverage as JSON: `success`, `summary`, the PAT (masked) and each validator's `coverage`.
     #[arg(long)]
     pub json: bool,
 }
@@ -162,7 +186,7 @@ pub enum PatCommand {
     /// Read the PAT from a hidden prompt (or stdin), validate it with GitHub, store it.
     Set {
         #[command(flatten)]
-        common: CommonArgs,
+        common: PatArgs,
         /// Read the PAT from standard input instead of prompting (for scripts; never pass it as an argument).
         #[arg(long)]
         stdin: bool,
@@ -174,7 +198,8 @@ pub enum PatCommand {
     /// Say where the PAT is stored, which GitHub account it belongs to and when it expires.
     Status {
         #[command(flatten)]
-        common: CommonArgs,
+        common: PatArgs,
+        /// Print it as JSON: `source`, `pat` (masked) and GitHub's verdict (`github`).
         #[arg(long)]
         json: bool,
         /// Look at the systemd service's encrypted credential instead of the keyring (run as root).
@@ -184,7 +209,7 @@ pub enum PatCommand {
     /// Remove the PAT from the keyring.
     Delete {
         #[command(flatten)]
-        common: CommonArgs,
+        common: PatArgs,
         /// Remove the systemd service's credential instead (run as root).
         #[arg(long)]
         systemd: bool,

@@ -315,19 +315,76 @@ pub fn post_summary(rows: &[(Target, PostOutcome)]) -> String {
     format!("{covered}/{} validators hold your PAT (sent to {sent}).", rows.len())
 }
 
-/// Everything `check` prints for people: the table, the summary, the skipped validators.
+/// What to do after a `check` that found some validators without a valid PAT: `post`.
+pub fn check_next_step(rows: &[(Target, CheckAnswer)]) -> Option<String> {
+    if rows.iter().all(|(_, a)| a.status == CheckStatus::Valid) {
+        return None;
+    }
+    let lacking = rows.iter().filter(|(_, a)| matches!(a.status, CheckStatus::NoPat | CheckStatus::InvalidPat)).count();
+    Some(match lacking {
+        0 => "Next step: `gittensor-miner-agent post` asks them again, with retries, and sends the PAT to any that lack it.".to_owned(),
+        1 => "Next step: `gittensor-miner-agent post` sends the PAT to the validator that lacks it, and nowhere else.".to_owned(),
+        n => format!("Next step: `gittensor-miner-agent post` sends the PAT to the {n} validators that lack it, and nowhere else."),
+    })
+}
+
+/// What to do after a `post` that left some validators without the PAT. Re-sending cannot
+/// help a validator that pinned another GitHub identity (`Alert::IdentityLocked`): that
+/// takes the first-registered account's PAT, or a new registration.
+pub fn post_next_step(rows: &[(Target, PostOutcome)]) -> Option<String> {
+    let uncovered: Vec<&PostOutcome> = rows.iter().map(|(_, o)| o).filter(|o| !o.covered()).collect();
+    let locked = uncovered.iter().filter(|o| o.token() == "identity_locked").count();
+    let others = uncovered.len() - locked;
+    let retry = "run `gittensor-miner-agent post` again later, or run the agent as a service to keep retrying";
+    match (locked, others) {
+        (0, 0) => None,
+        (0, _) => Some(format!("Next step: {retry}.")),
+        (locked, others) => {
+            let mut line = format!(
+                "Next step: {locked} validator{} pinned another GitHub account to this hotkey, which re-sending cannot change: store the PAT of the GitHub account first registered with it (`gittensor-miner-agent pat set`, then `post`), or re-register the hotkey.",
+                plural(locked)
+            );
+            match others {
+                0 => {}
+                1 => line.push_str(&format!(" For the other one: {retry}.")),
+                n => line.push_str(&format!(" For the other {n}: {retry}.")),
+            }
+            Some(line)
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Everything `check` prints for people: the table, the summary, the skipped validators,
+/// and the next step when not every validator holds the PAT.
 pub fn check_text(rows: &[(Target, CheckAnswer)], skipped: &[Skipped]) -> String {
-    with_skipped(format!("{}\n\n{}", check_table(rows), check_summary(rows)), skipped)
+    let text = with_skipped(format!("{}\n\n{}", check_table(rows), check_summary(rows)), skipped);
+    with_next_step(text, check_next_step(rows))
 }
 
 /// Everything `post` prints for people.
 pub fn post_text(rows: &[(Target, PostOutcome)], skipped: &[Skipped]) -> String {
-    with_skipped(format!("{}\n\n{}", post_table(rows), post_summary(rows)), skipped)
+    let text = with_skipped(format!("{}\n\n{}", post_table(rows), post_summary(rows)), skipped);
+    with_next_step(text, post_next_step(rows))
 }
 
 fn with_skipped(text: String, skipped: &[Skipped]) -> String {
     match skipped_table(skipped) {
         Some(table) => format!("{text}\n\n{table}"),
+        None => text,
+    }
+}
+
+fn with_next_step(text: String, next: Option<String>) -> String {
+    match next {
+        Some(next) => format!("{text}\n\n{next}"),
         None => text,
     }
 }

@@ -93,6 +93,10 @@ pub enum SecretError {
     StoreUnavailable { store: KeyringStore, detail: String },
     #[error("the {store} keyring failed: {detail}")]
     Keyring { store: KeyringStore, detail: String },
+    /// The kernel keyring refused us both in this shell's session keyring and in a fresh one
+    /// of our own: typically a `sudo`/`su` shell (no pam_keyinit) in a restricted container.
+    #[error("the kernel keyring refuses to {action} the PAT here ({detail}){nothing}. For the service, use `sudo gittensor-miner-agent pat {command} --systemd`; for your own runs, run `gittensor-miner-agent pat {command}` in a login shell of the user who runs `post` (not through sudo or su), or set `pat.store = \"secret-service\"` on a desktop")]
+    KernelKeyringRefused { action: &'static str, command: &'static str, nothing: &'static str, detail: String },
     #[error("no PAT found: store one with `gittensor-miner-agent pat set` (or set {PAT_ENV} for a one-off run)")]
     NotFound,
     #[error("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`, then `sudo systemctl restart gittensor-miner-agent`")]
@@ -162,30 +166,148 @@ impl PatKeyring {
         SecretError::Keyring { store: self.store_kind, detail: e.to_string() }
     }
 
-    /// `Ok(None)` when the store holds no PAT for this account.
+    /// `Ok(None)` when the store holds no PAT for this account. In the kernel keyring, when
+    /// this shell's session keyring cannot reach it (`sudo`, `su`), it is looked for again
+    /// from a session keyring of our own, where the user's persistent keyring is linked in.
     pub fn get(&self) -> Result<Option<Pat>, SecretError> {
-        match self.entry()?.get_password() {
-            Ok(raw) => {
-                let raw = Zeroizing::new(raw);
-                Pat::new(&raw).map(Some)
-            }
+        let read = |entry: &Entry| match entry.get_password() {
+            Ok(raw) => Ok(Some(Zeroizing::new(raw))),
             Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(self.failed(e)),
-        }
+            Err(e) => Err(e),
+        };
+        let raw = match self.entry().and_then(|entry| read(&entry).map_err(|e| self.failed(e))) {
+            Ok(Some(raw)) => Some(raw),
+            _ if self.store_kind != KeyringStore::Keyutils => None,
+            // This session holds none: another may have stored it in the persistent keyring.
+            Ok(None) => self
+                .in_private_session(&SecretError::NotFound, "read", "set", "")
+                .ok()
+                .and_then(|private| read(&private).ok().flatten()),
+            Err(refused) => {
+                let private = self.in_private_session(&refused, "read", "set", "")?;
+                read(&private).map_err(|e| refused_here("read", "set", "", e))?
+            }
+        };
+        raw.map(|raw| Pat::new(&raw)).transpose()
     }
 
-    pub fn set(&self, pat: &Pat) -> Result<(), SecretError> {
-        self.entry()?.set_password(pat.expose()).map_err(|e| self.failed(e))
+    /// Stores the PAT, all of it or nothing: in the kernel keyring a key that reached this
+    /// shell's session keyring but not the persistent one is taken out again.
+    pub fn set(&self, pat: &Pat) -> Result<Stored, SecretError> {
+        if self.store_kind != KeyringStore::Keyutils {
+            self.entry()?.set_password(pat.expose()).map_err(|e| self.failed(e))?;
+            return Ok(Stored::Keyring);
+        }
+        let in_this_session =
+            self.entry().and_then(|entry| store_in_kernel_session(&entry, pat).map_err(|e| self.failed(e)));
+        let Err(refused) = in_this_session else { return Ok(Stored::Keyring) };
+        tracing::debug!(error = %refused, "this session's kernel keyring refused the PAT; trying a session keyring of our own");
+        let private = self.in_private_session(&refused, "store", "set", ": nothing was stored")?;
+        store_in_kernel_session(&private, pat).map_err(|e| refused_here("store", "set", ": nothing was stored", e))?;
+        Ok(Stored::PersistentOnly)
     }
 
     /// `Ok(false)` when there was nothing to delete.
     pub fn delete(&self) -> Result<bool, SecretError> {
-        match self.entry()?.delete_credential() {
+        let deleted = |entry: &Entry| match entry.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
-            Err(e) => Err(self.failed(e)),
+            Err(e) => Err(e),
+        };
+        match self.entry().and_then(|entry| deleted(&entry).map_err(|e| self.failed(e))) {
+            Ok(true) => Ok(true),
+            other if self.store_kind != KeyringStore::Keyutils => other,
+            Ok(false) => Ok(self
+                .in_private_session(&SecretError::NotFound, "delete", "delete", "")
+                .is_ok_and(|private| deleted(&private).unwrap_or(false))),
+            Err(refused) => {
+                let private = self.in_private_session(&refused, "delete", "delete", "")?;
+                deleted(&private).map_err(|e| refused_here("delete", "delete", "", e))
+            }
         }
     }
+
+    /// A fresh session keyring of our own (what pam_keyinit gives a login; `sudo` and `su`
+    /// on Debian give none), with the user's persistent keyring linked in, and this entry in it.
+    fn in_private_session(
+        &self,
+        refused: &SecretError,
+        action: &'static str,
+        command: &'static str,
+        nothing: &'static str,
+    ) -> Result<Entry, SecretError> {
+        let fail = |detail: String| SecretError::KernelKeyringRefused { action, command, nothing, detail };
+        join_new_session_keyring().map_err(|e| fail(format!("{refused}; a session keyring of our own: {e}")))?;
+        self.entry().map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// Where `pat set` left the PAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// In the store, as a login session keeps it.
+    Keyring,
+    /// Only in the user's persistent kernel keyring: this shell's session keyring would not
+    /// take it (`sudo`, `su`). The kernel drops it after days unused
+    /// (`/proc/sys/kernel/keys/persistent_keyring_expiry`).
+    PersistentOnly,
+}
+
+fn refused_here(
+    action: &'static str,
+    command: &'static str,
+    nothing: &'static str,
+    e: keyring_core::Error,
+) -> SecretError {
+    SecretError::KernelKeyringRefused { action, command, nothing, detail: e.to_string() }
+}
+
+/// Adds the PAT to the session keyring and links it into the persistent one, which keeps
+/// it beyond this session; when the second step fails, the first is undone.
+fn store_in_kernel_session(entry: &Entry, pat: &Pat) -> Result<(), keyring_core::Error> {
+    let Some(cred) = entry.as_any().downcast_ref::<linux_keyutils_keyring_store::Cred>() else {
+        return entry.set_password(pat.expose());
+    };
+    let denied = |what: String| keyring_core::Error::NoStorageAccess(what.into());
+    let persistent =
+        cred.persistent.ok_or_else(|| denied("no persistent keyring can be linked to this session".into()))?;
+    let key = cred.session.add_key(&cred.description, pat.expose()).map_err(|e| denied(format!("{e:?}")))?;
+    if let Err(e) = persistent.link_key(key) {
+        // Never half-stored: a PAT only in a session keyring is lost with the session.
+        if cred.session.unlink_key(key).is_err() {
+            let _ = key.invalidate();
+        }
+        return Err(denied(format!("the persistent keyring: {e:?}")));
+    }
+    Ok(())
+}
+
+/// Joins a new, empty session keyring: `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`, as
+/// pam_keyinit does for a login. It changes only the calling thread's credentials.
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64")))]
+fn join_new_session_keyring() -> std::io::Result<()> {
+    use std::ffi::{c_char, c_long};
+    #[cfg(target_arch = "x86_64")]
+    const SYS_KEYCTL: c_long = 250;
+    #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+    const SYS_KEYCTL: c_long = 219;
+    const KEYCTL_JOIN_SESSION_KEYRING: c_long = 1;
+    extern "C" {
+        fn syscall(number: c_long, ...) -> c_long;
+    }
+    // SAFETY: with a NULL name the kernel reads no memory of ours; the call only replaces
+    // this thread's session keyring.
+    let joined = unsafe { syscall(SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<c_char>()) };
+    if joined < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))))]
+fn join_new_session_keyring() -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 fn open_secret_service() -> Result<Arc<CredentialStore>, SecretError> {

@@ -19,8 +19,11 @@ const ENCRYPTED_MARKERS: &[&str] = &["$NACL", "$BTWALLET", "$ANSIBLE_VAULT"];
 pub enum WalletError {
     #[error("hotkey file {path} does not exist: create the hotkey with `btcli wallet new_hotkey`, or set `wallet`/`hotkey`/`wallets_dir` (or `hotkey_file`) in the config")]
     Missing { path: PathBuf },
-    #[error("hotkey file {path} cannot be read ({source}): check its permissions (the agent's user must be able to read it)")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    /// `error`, not `source`: the message already says it, once.
+    #[error(
+        "hotkey file {path} cannot be read ({error}): check its permissions (the agent's user must be able to read it)"
+    )]
+    Unreadable { path: PathBuf, error: std::io::Error },
     #[error("hotkey file {path} is encrypted: the agent needs an unencrypted hotkey file (bittensor writes hotkeys unencrypted by default); regenerate it without a password with `btcli wallet regen_hotkey --no-use-password`")]
     Encrypted { path: PathBuf },
     #[error("hotkey file {path} is not a Bittensor keyfile ({detail}): point `hotkey_file` at the JSON file under ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey>")]
@@ -62,7 +65,7 @@ impl Hotkey {
     pub fn load(path: &Path) -> Result<Self, WalletError> {
         let raw = std::fs::read(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => WalletError::Missing { path: path.to_owned() },
-            _ => WalletError::Unreadable { path: path.to_owned(), source },
+            _ => WalletError::Unreadable { path: path.to_owned(), error: source },
         })?;
         Self::from_keyfile_bytes(&raw).map_err(|e| e.at(path))
     }

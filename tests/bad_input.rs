@@ -27,7 +27,44 @@ fn an_unknown_config_key_names_the_file_and_the_key() {
 fn a_missing_config_file_given_explicitly_is_an_error() {
     let out = agent(&["check", "--config", "/nonexistent/agent.toml"], &[]);
     assert_eq!(code(&out), 1);
-    assert!(text(&out.stderr).contains("/nonexistent/agent.toml"));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "error: cannot read config file /nonexistent/agent.toml: it does not exist; check the path given to --config"
+    );
+}
+
+#[test]
+fn an_unquoted_network_name_is_told_to_be_quoted_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(&dir, "netuid = 74\nnetwork = finney\n");
+    let out = agent(&["check", "--config", &config], &[]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!(
+            "error: config file {config}, line 2: `network = finney`: text must be in quotes: `network = \"finney\"`"
+        )
+    );
+}
+
+/// `pat` reads only the config: `--help` lists none of the chain's or wallet's flags, and
+/// every flag says what it does.
+#[test]
+fn pat_commands_list_only_the_flags_they_use() {
+    for command in ["set", "status", "delete"] {
+        let out = agent(&["pat", command, "--help"], &[]);
+        assert_eq!(code(&out), 0);
+        let help = text(&out.stdout);
+        for unused in ["--network", "--rpc-url", "--netuid", "--min-vtrust", "--min-stake", "--wallet", "--hotkey"] {
+            assert!(!help.contains(unused), "pat {command} --help lists {unused}:\n{help}");
+        }
+        assert!(help.contains("--config"), "{help}");
+    }
+    for args in [&["status", "--help"][..], &["pat", "status", "--help"]] {
+        let help = text(&agent(args, &[]).stdout);
+        let json = help.lines().find(|l| l.trim_start().starts_with("--json")).unwrap_or_default();
+        assert!(json.contains("JSON"), "{args:?}: --json has no help text:\n{help}");
+    }
 }
 
 #[test]

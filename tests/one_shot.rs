@@ -63,6 +63,15 @@ fn check_reports_partial_coverage_with_its_own_exit_code() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("1/2 validators have a valid PAT stored."), "{stdout}");
     assert!(stdout.contains("No PAT stored for this miner"), "{stdout}");
+    assert_eq!(
+        stdout.trim_end().lines().last(),
+        Some("Next step: `gittensor-miner-agent post` sends the PAT to the validator that lacks it, and nowhere else."),
+        "it ends with what to do: {stdout}"
+    );
+    emu.preload(&[1]);
+    let covered = agent(&["check", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(code(&covered), 0, "{}", all_output(&covered));
+    assert!(!text(&covered.stdout).contains("Next step"), "nothing to do: {}", text(&covered.stdout));
 }
 
 #[test]
@@ -157,6 +166,15 @@ fn identity_locked_is_reported_as_not_fixable_by_resending() {
     assert_eq!(result_for(&json, 1)["accepted"], false);
     assert!(text(&out.stderr).contains("re-sending cannot fix it"), "{}", text(&out.stderr));
     assert_eq!(emu.counts("broadcasts"), [1, 1], "no second attempt at a locked identity");
+
+    // The summary says what can help, not "again later": post again would not.
+    let out = agent(&["post", "--config", config.to_str().unwrap()], &[PAT_ENV]);
+    assert_eq!(code(&out), 3, "{}", all_output(&out));
+    let said = all_output(&out);
+    let last = text(&out.stdout).trim_end().lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("Next step: 1 validator pinned another GitHub account"), "{said}");
+    assert!(last.contains("first registered") && last.contains("re-register the hotkey"), "{said}");
+    assert!(!said.contains("again later"), "{said}");
 }
 
 #[test]
@@ -379,7 +397,7 @@ fn liveness_reads_the_axon_instance_and_costs_the_validator_nothing() {
     let rt = runtime();
     let first = rt.block_on(dendrite.liveness(&target, Duration::from_secs(3)));
     let uuid = emu.stats()["validators"][0]["uuid"].as_str().unwrap().to_owned();
-    assert_eq!(first, Liveness::Alive { instance: Some(uuid.clone()) });
+    assert!(matches!(&first, Liveness::Alive { instance: Some(id), .. } if *id == uuid), "{first:?}");
     // Our own nonces still work after the expired probe.
     let answer = rt.block_on(dendrite.call(&target, &synapse::pat_check_call(Duration::from_secs(5)))).unwrap();
     assert_eq!(answer.http_status, 200);
@@ -387,7 +405,7 @@ fn liveness_reads_the_axon_instance_and_costs_the_validator_nothing() {
 
     emu.control(json!({"op": "restart", "uid": 0}));
     let after = rt.block_on(dendrite.liveness(&target, Duration::from_secs(3)));
-    assert!(matches!(&after, Liveness::Alive { instance: Some(new) } if *new != uuid), "{after:?}");
+    assert!(matches!(&after, Liveness::Alive { instance: Some(new), .. } if *new != uuid), "{after:?}");
 
     emu.control(json!({"op": "down", "uid": 0}));
     assert_eq!(rt.block_on(dendrite.liveness(&target, Duration::from_secs(3))), Liveness::Unreachable);

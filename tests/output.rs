@@ -17,6 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use gittensor_miner_agent::commands::error_output;
 use gittensor_miner_agent::daemon::state::{State, StateFile};
 use gittensor_miner_agent::report::{self, PostOutcome};
+use gittensor_miner_agent::secrets::SecretError;
+use gittensor_miner_agent::settings::{self, ConfigError, Env, Flags};
 use gittensor_miner_agent::synapse::{self, CheckAnswer, CheckStatus};
 use gittensor_miner_agent::transport::{CallError, Provenance, Reply, Target};
 use gittensor_miner_agent::validators::{DiscoverError, Skipped};
@@ -525,6 +527,63 @@ fn other_errors_are_cli_errors() {
     insta::assert_snapshot!("error_cli_json", error_text(e, true));
     let e = anyhow::anyhow!("no PAT found: store one with `gittensor-miner-agent pat set`");
     insta::assert_snapshot!("error_cli_text", error_text(e, false));
+}
+
+/// What the operator is told when their setup is wrong: each error says what to do, first.
+#[test]
+fn setup_errors_say_what_to_do() {
+    let config = std::path::Path::new(settings::SYSTEM_CONFIG);
+    // The service started without its hotkey copy.
+    let service = Env { service: true, home: Some("/nonexistent".into()), ..Env::default() };
+    let e = settings::resolve(Some(config.into()), Default::default(), &Flags::default(), &service).unwrap_err();
+    insta::assert_snapshot!("error_service_without_hotkey", error_text(e.into(), false));
+    // An operator not (yet) in the service's group.
+    let e = ConfigError::Unreadable {
+        path: config.into(),
+        error: std::io::ErrorKind::PermissionDenied.into(),
+        named_by: None,
+    };
+    insta::assert_snapshot!("error_config_not_in_group", error_text(e.into(), false));
+    // `network = finney`, unquoted.
+    let e = settings::parse(config, "netuid = 74\nnetwork = finney\n").unwrap_err();
+    insta::assert_snapshot!("error_config_unquoted_text", error_text(e.into(), false));
+    // The kernel keyring refuses even a session keyring of our own.
+    let e = SecretError::KernelKeyringRefused {
+        action: "store",
+        command: "set",
+        nothing: ": nothing was stored",
+        detail: "Couldn't access platform storage: AccessDenied".into(),
+    };
+    insta::assert_snapshot!("error_kernel_keyring_refused", error_text(e.into(), false));
+}
+
+/// The last line of `check` and `post` for people, when coverage is not full.
+#[test]
+fn next_steps_are_pinned() {
+    let check = |raws: Vec<Raw>| {
+        let rows: Vec<_> = raws
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| (target(i as u16), synapse::classify_check(&raw.received())))
+            .collect();
+        report::check_next_step(&rows).unwrap_or_else(|| "(none)".into())
+    };
+    let valid = || Raw::ok(json!({"has_pat": true, "pat_valid": true, "rejection_reason": null}));
+    let no_pat = || Raw::ok(json!({"has_pat": false, "pat_valid": false, "rejection_reason": NO_PAT}));
+    let post = |uids: &[usize]| {
+        let rows: Vec<_> = post_rows().into_iter().filter(|(t, _)| uids.contains(&(t.uid as usize))).collect();
+        report::post_next_step(&rows).unwrap_or_else(|| "(none)".into())
+    };
+    let lines = [
+        format!("check, all valid:            {}", check(vec![valid(), valid()])),
+        format!("check, 1 of 2 lacks it:      {}", check(vec![valid(), no_pat()])),
+        format!("check, 0/3, none answers:    {}", check(vec![Raw::Timeout, Raw::Timeout, Raw::ConnectionRefused])),
+        format!("post, all covered:           {}", post(&[0, 1])),
+        format!("post, 1 identity locked:     {}", post(&[0, 5])),
+        format!("post, locked and silent:     {}", post(&[0, 5, 7])),
+        format!("post, silent:                {}", post(&[0, 7])),
+    ];
+    insta::assert_snapshot!("next_steps", lines.join("\n"));
 }
 
 // ---- status -----------------------------------------------------------------------------

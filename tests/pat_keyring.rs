@@ -78,6 +78,115 @@ fn pat_set_status_delete_round_trip_in_the_kernel_keyring() {
     }
 }
 
+/// How the agent's process meets the kernel keyring when no login gave it a session keyring
+/// of its own: Debian 12's `sudo` and `su` run no pam_keyinit.
+#[derive(Clone, Copy, Debug)]
+enum NoLoginSession {
+    /// As this test runs (a sandbox or CI runner: typically no session keyring of its own,
+    /// where adding a key works but linking it into the persistent keyring is refused).
+    AsItComes,
+    /// In the user-session keyring, joined by name: adding a key to it is refused.
+    UserSessionKeyring,
+}
+
+/// Joins the caller's user-session keyring (`_uid_ses.<uid>`) as its session keyring, then
+/// runs the command.
+const JOIN_USER_SESSION_KEYRING: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+keyctl = {"x86_64": 250, "aarch64": 219}[os.uname().machine]
+libc.syscall(keyctl, 0, ctypes.c_long(-5), 1)  # KEYCTL_GET_KEYRING_ID: make sure it exists
+if libc.syscall(keyctl, 1, ctypes.c_char_p(f"_uid_ses.{os.getuid()}".encode())) < 0:
+    sys.exit(f"cannot join the user-session keyring: errno {ctypes.get_errno()}")
+os.execvp(sys.argv[1], sys.argv[1:])
+"#;
+
+fn agent_without_login_session(how: NoLoginSession, args: &[&str], stdin: &str) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_gittensor-miner-agent");
+    let mut cmd = match how {
+        NoLoginSession::AsItComes => Command::new(bin),
+        NoLoginSession::UserSessionKeyring => {
+            let mut cmd = Command::new(python());
+            cmd.args(["-c", JOIN_USER_SESSION_KEYRING, bin]);
+            cmd
+        }
+    };
+    let mut child = cmd
+        .args(args)
+        .env_remove("GITTENSOR_MINER_PAT")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Live keys (not invalidated, revoked or dead) with this description, as /proc/keys lists
+/// them; a key unlinked from every keyring is gone once the kernel's collector has run.
+fn live_keys(description: &str) -> usize {
+    let count = || {
+        std::fs::read_to_string("/proc/keys")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!(" {description}:")))
+            .filter(|l| l.split_whitespace().nth(1).is_some_and(|flags| !flags.contains(['i', 'R', 'D'])))
+            .count()
+    };
+    for _ in 0..50 {
+        if count() <= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    count()
+}
+
+/// Found by a new operator on Debian 12: in a `sudo` shell `pat set` half-stored the key
+/// (in the session keyring, not the persistent one), said "AccessDenied", and `pat status`
+/// and `pat delete` then failed the same way. Now the agent takes a session keyring of its
+/// own when the shell's will not do: it stores all of the PAT or none of it, and every
+/// later run finds it through the persistent keyring.
+#[test]
+fn pat_set_status_delete_work_without_a_login_keyring_session() {
+    let emu = Emulator::start(0);
+    emu.control(json!({"op": "github_token", "token": PAT, "login": "octo-miner", "id": 4242}));
+    for how in [NoLoginSession::AsItComes, NoLoginSession::UserSessionKeyring] {
+        let name = format!("{how:?}").to_lowercase();
+        let config = keyring_config(&emu, &name);
+        let config = config.as_str();
+        let description = format!("keyring:{name}-{}@gittensor-miner-agent", std::process::id());
+        let run = |args: &[&str], stdin: &str| agent_without_login_session(how, args, stdin);
+
+        let set = run(&["pat", "set", "--stdin", "--config", config], &format!("{PAT}\n"));
+        assert_eq!(code(&set), 0, "{how:?}: {}", all_output(&set));
+        assert!(text(&set.stdout).contains("Stored PAT ***5b4a for GitHub user @octo-miner"), "{}", all_output(&set));
+        assert!(live_keys(&description) <= 1, "{how:?}: a copy was left half-stored in the session keyring");
+
+        let status = run(&["pat", "status", "--json", "--config", config], "");
+        assert_eq!(code(&status), 0, "{how:?}: {}", all_output(&status));
+        assert_eq!(stdout_json(&status)["github"]["login"], "octo-miner");
+
+        let delete = run(&["pat", "delete", "--config", config], "");
+        assert_eq!(code(&delete), 0, "{how:?}: {}", all_output(&delete));
+        assert!(text(&delete.stdout).starts_with("Deleted the PAT"), "{}", all_output(&delete));
+        let gone = run(&["pat", "status", "--config", config], "");
+        assert_eq!(code(&gone), 1, "{how:?}: {}", all_output(&gone));
+        assert!(text(&gone.stderr).contains("no PAT found"), "{}", all_output(&gone));
+        assert_eq!(live_keys(&description), 0, "{how:?}: deleted everywhere");
+
+        for out in [&set, &status, &delete, &gone] {
+            assert!(!all_output(out).contains(PAT), "the PAT leaked");
+        }
+    }
+}
+
 #[test]
 fn pat_set_refuses_a_pat_github_rejects_and_stores_nothing() {
     let emu = Emulator::start(0);

@@ -7,12 +7,12 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::cli::{CommonArgs, PatCommand};
+use crate::cli::{PatArgs, PatCommand};
 use crate::exit;
 use crate::github::{GitHub, PatVerdict};
 use crate::report;
-use crate::secrets::{self, Pat, PatKeyring};
-use crate::settings;
+use crate::secrets::{self, Pat, PatKeyring, Stored};
+use crate::settings::{self, Settings};
 
 pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
     match command {
@@ -39,14 +39,13 @@ fn read_pat(from_stdin: bool) -> anyhow::Result<Pat> {
     Ok(Pat::new(&raw)?)
 }
 
-async fn open_keyring(common: &CommonArgs) -> anyhow::Result<PatKeyring> {
-    let settings = settings::load(&common.flags())?;
-    let (store, account) = (settings.pat_store, settings.pat_account);
+async fn open_keyring(settings: &Settings) -> anyhow::Result<PatKeyring> {
+    let (store, account) = (settings.pat_store, settings.pat_account.clone());
     Ok(tokio::task::spawn_blocking(move || PatKeyring::open(store, &account)).await??)
 }
 
-async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow::Result<u8> {
-    let settings = settings::load(&common.flags())?;
+async fn set(common: &PatArgs, from_stdin: bool, for_service: bool) -> anyhow::Result<u8> {
+    let settings = settings::load_quietly(&common.flags())?;
     let pat = read_pat(from_stdin)?;
     let github = GitHub::new(&settings.github_api_url)?;
     let (login, expires) = match github.validate(&pat).await {
@@ -66,11 +65,14 @@ async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow
         // service is restarted here, so that storing the PAT is all a rotation takes.
         report::emit(&restart_service_for_new_pat(&pat));
     } else {
-        let keyring = open_keyring(common).await?;
+        let keyring = open_keyring(&settings).await?;
         let source = keyring.source();
         let stored = pat.clone();
-        tokio::task::spawn_blocking(move || keyring.set(&stored)).await??;
+        let kept = tokio::task::spawn_blocking(move || keyring.set(&stored)).await??;
         report::emit(&format!("Stored PAT {} for GitHub user @{login} in the {source}.", pat.masked()));
+        if kept == Stored::PersistentOnly {
+            report::emit(&persistent_only_note());
+        }
     }
     if let Some(expires) = expires {
         report::emit(&format!("GitHub says it expires {expires}."));
@@ -78,8 +80,8 @@ async fn set(common: &CommonArgs, from_stdin: bool, for_service: bool) -> anyhow
     Ok(exit::COVERED)
 }
 
-async fn status(common: &CommonArgs, json: bool, for_service: bool) -> anyhow::Result<u8> {
-    let settings = settings::load(&common.flags())?;
+async fn status(common: &PatArgs, json: bool, for_service: bool) -> anyhow::Result<u8> {
+    let settings = settings::load_quietly(&common.flags())?;
     let (pat, source) = if for_service {
         tokio::task::spawn_blocking(secrets::read_service_credential).await??.ok_or_else(|| {
             anyhow::anyhow!("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`")
@@ -109,7 +111,7 @@ async fn status(common: &CommonArgs, json: bool, for_service: bool) -> anyhow::R
     })
 }
 
-async fn delete(common: &CommonArgs, for_service: bool) -> anyhow::Result<u8> {
+async fn delete(common: &PatArgs, for_service: bool) -> anyhow::Result<u8> {
     if for_service {
         match std::fs::remove_file(secrets::SERVICE_CREDENTIAL) {
             Ok(()) => report::emit(&format!("Deleted {}.", secrets::SERVICE_CREDENTIAL)),
@@ -118,7 +120,7 @@ async fn delete(common: &CommonArgs, for_service: bool) -> anyhow::Result<u8> {
         }
         return Ok(exit::COVERED);
     }
-    let keyring = open_keyring(common).await?;
+    let keyring = open_keyring(&settings::load_quietly(&common.flags())?).await?;
     let source = keyring.source();
     if tokio::task::spawn_blocking(move || keyring.delete()).await?? {
         report::emit(&format!("Deleted the PAT from the {source}."));
@@ -126,6 +128,18 @@ async fn delete(common: &CommonArgs, for_service: bool) -> anyhow::Result<u8> {
         report::emit(&format!("No PAT was stored in the {source}."));
     }
     Ok(exit::COVERED)
+}
+
+/// After a store that only the persistent keyring took (a `sudo` or `su` shell): how long
+/// it lasts there, and what lasts longer.
+fn persistent_only_note() -> String {
+    let days = std::fs::read_to_string("/proc/sys/kernel/keys/persistent_keyring_expiry")
+        .ok()
+        .and_then(|secs| secs.trim().parse::<u64>().ok())
+        .map_or_else(|| "a few days".to_owned(), |secs| format!("{} days", secs.div_ceil(86_400)));
+    format!(
+        "This shell has no keyring session of its own (as under sudo or su), so the PAT is kept only in this user's persistent kernel keyring, which the kernel empties after {days} without use (each run that reads it starts the count again). For the service, store it with `sudo gittensor-miner-agent pat set --systemd`."
+    )
 }
 
 const UNIT: &str = "gittensor-miner-agent.service";

@@ -17,7 +17,8 @@ use crate::github::{GitHub, PatStanding, PatVerdict};
 use crate::reconcile::core::{Core, Finish, Happening, Knobs};
 use crate::reconcile::tracker::{Change, Tracker};
 use crate::report::{self, PostOutcome};
-use crate::settings::{self, Flags};
+use crate::secrets::{self, Pat, PatSource, SecretError};
+use crate::settings::{self, Flags, Settings};
 use crate::synapse::{CheckAnswer, CheckStatus};
 use crate::transport::Target;
 
@@ -38,7 +39,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
         .map_err(|_| out_of_time("reading the validator set"))??;
     let (settings, validators) = (&prepared.settings, &prepared.validators);
 
-    let (pat, source) = super::load_pat(settings).await?;
+    let (pat, source) = load_pat(settings).await?;
     let github = GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
     let verdict = tokio::time::timeout_at(deadline, github.validate(&pat))
         .await
@@ -129,8 +130,48 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
     if covered == rows.len() {
         Ok(exit::COVERED)
     } else {
-        tracing::warn!(covered, eligible = rows.len(), "not every eligible validator holds your PAT: run `post` again later, or run the agent as a service to keep retrying");
+        if let (true, Some(next)) = (args.json, report::post_next_step(&rows)) {
+            // The text output ends with it; under --json it goes to stderr.
+            tracing::warn!(covered, eligible = rows.len(), "not every eligible validator holds your PAT. {next}");
+        }
         Ok(exit::PARTIAL_COVERAGE)
+    }
+}
+
+/// The PAT from the keyring or the environment; as root on a server, when neither has one,
+/// the service's (decrypted with `systemd-creds`), said on stderr.
+async fn load_pat(settings: &Settings) -> anyhow::Result<(Pat, PatSource)> {
+    let e = match super::load_pat(settings).await {
+        Ok(found) => return Ok(found),
+        Err(e) => e,
+    };
+    let none_of_ours = matches!(
+        e.downcast_ref::<SecretError>(),
+        Some(
+            SecretError::NotFound
+                | SecretError::NoStore
+                | SecretError::StoreUnavailable { .. }
+                | SecretError::Keyring { .. }
+                | SecretError::KernelKeyringRefused { .. }
+        )
+    );
+    match &settings.service_pat {
+        Some(credential) if none_of_ours => {
+            let found = tokio::task::spawn_blocking(secrets::read_service_credential)
+                .await
+                .context("reading the service's PAT was interrupted")??
+                .ok_or_else(|| anyhow::anyhow!("{} disappeared while being read", credential.display()))?;
+            eprintln!(
+                "note: running as root, with no PAT in root's keyring or {}: using the service's, {}",
+                secrets::PAT_ENV,
+                credential.display()
+            );
+            Ok(found)
+        }
+        None if none_of_ours && settings.root => Err(anyhow::anyhow!(
+            "{e:#}; as root on a server, `sudo gittensor-miner-agent pat set --systemd` stores it for the service, and `sudo gittensor-miner-agent post` then uses that one too"
+        )),
+        _ => Err(e),
     }
 }
 

@@ -108,7 +108,7 @@ pub enum Doubt {
 }
 
 impl Entry {
-    pub fn new(target: Target, now: u64) -> Self {
+    fn new(target: Target, now: u64) -> Self {
         Entry {
             target,
             coverage: Coverage::Unknown,

@@ -1,7 +1,7 @@
 //! The environment, read once: what settings resolution needs from it, captured into a
 //! value so that resolution (and its tests) never read the process's environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The unit passes the hotkey as a systemd credential named by this variable
 /// (`LoadCredential=hotkey:…`).
@@ -20,6 +20,22 @@ pub struct Env {
     pub hotkey_credential: Option<PathBuf>,
     /// Running as the service: the hotkey is expected as a credential.
     pub service: bool,
+    /// Running as root (effective uid 0): `sudo gittensor-miner-agent …` on a server means
+    /// the service's files, not root's own wallets.
+    pub root: bool,
+    /// Which of the packaged service's files exist on this machine.
+    pub service_files: ServiceFiles,
+}
+
+/// The packaged service's files, as found when the environment was captured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceFiles {
+    /// [`super::SYSTEM_CONFIG`].
+    pub config: bool,
+    /// [`super::SERVICE_HOTKEY`], the copy of the miner's hotkey the unit hands over.
+    pub hotkey: bool,
+    /// [`crate::secrets::SERVICE_CREDENTIAL`], the service's encrypted PAT.
+    pub pat: bool,
 }
 
 impl Env {
@@ -30,6 +46,8 @@ impl Env {
             .zip(credentials)
             .map(|(name, dir)| dir.join(name))
             .filter(|path| std::fs::read(path).is_ok_and(|bytes| !crate::secrets::is_unset_credential(&bytes)));
+        // `exists`, not `is_file`: a file root may not read yet is still the service's.
+        let exists = |path: &str| Path::new(path).exists();
         Env {
             home: var("HOME").map(PathBuf::from),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
@@ -38,6 +56,12 @@ impl Env {
                 .map(|v| PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or_default())),
             hotkey_credential,
             service: var(HOTKEY_CREDENTIAL_ENV).is_some(),
+            root: effective_uid() == Some(0),
+            service_files: ServiceFiles {
+                config: exists(super::SYSTEM_CONFIG),
+                hotkey: exists(super::SERVICE_HOTKEY),
+                pat: exists(crate::secrets::SERVICE_CREDENTIAL),
+            },
         }
     }
 
@@ -54,4 +78,10 @@ impl Env {
             _ => PathBuf::from(path),
         }
     }
+}
+
+/// The effective uid, from `/proc/self/status` (`Uid: real effective saved fs`).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| line.strip_prefix("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
 }

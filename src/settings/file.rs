@@ -91,13 +91,45 @@ pub struct StaticValidator {
     pub port: u16,
 }
 
-pub fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
+/// Reads and parses the file; `named_by` (`--config`, the environment variable) is what
+/// named it, for the error's advice.
+pub fn read_file(path: &Path, named_by: Option<&'static str>) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
+        path: path.to_owned(),
+        error,
+        named_by,
+    })?;
     parse(path, &text)
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-    toml::from_str(text)
-        .map_err(|e| ConfigError::Parse { path: path.to_owned(), detail: e.to_string().trim_end().to_owned() })
+    toml::from_str(text).map_err(|e| match e.span().and_then(|span| unquoted_text(text, span.start)) {
+        Some((line, key, value)) => ConfigError::Unquoted { path: path.to_owned(), line, key, value },
+        None => ConfigError::Parse { path: path.to_owned(), detail: e.to_string().trim_end().to_owned() },
+    })
+}
+
+/// `network = finney`: a bare word where the key wants quoted text (TOML itself calls it
+/// an "invalid boolean"). The line number (from 1), key and word, when the error at byte
+/// `at` is that — and quoting the word makes that line good.
+fn unquoted_text(text: &str, at: usize) -> Option<(usize, String, String)> {
+    let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let (key, value) = line.split_once('=')?;
+    let (key, value) = (key.trim(), value.split(" #").next()?.trim());
+    let bare_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let word = value.chars().next().is_some_and(|c| c.is_alphabetic() || c == '/' || c == '~')
+        && !value.contains(['"', '\'', '[', '{', '=', '\\'])
+        && toml::from_str::<toml::Table>(&format!("v = {value}")).is_err();
+    if !(bare_key && word) {
+        return None;
+    }
+    // Quoted, is the line right? (`netuid = seventy` wants a number, not quotes.)
+    let line_end = line_start + line.len();
+    let quoted = format!("{}{key} = \"{value}\"{}", &text[..line_start], &text[line_end..]);
+    let still_wrong_here = toml::from_str::<ConfigFile>(&quoted)
+        .err()
+        .and_then(|e| e.span())
+        .is_some_and(|span| (line_start..=line_start + key.len() + value.len() + 5).contains(&span.start));
+    (!still_wrong_here).then(|| (text[..line_start].lines().count() + 1, key.to_owned(), value.to_owned()))
 }

@@ -16,7 +16,7 @@ use crate::reconcile::backoff::Backoff;
 use crate::secrets::KeyringStore;
 use crate::transport::Target;
 use crate::wallet;
-pub use env::Env;
+pub use env::{Env, ServiceFiles};
 pub use file::{parse, read_file, ConfigFile, StaticValidator};
 
 /// Where the packaged service reads its configuration.
@@ -25,6 +25,10 @@ pub const SYSTEM_CONFIG: &str = "/etc/gittensor-miner-agent/config.toml";
 pub const CONFIG_ENV: &str = "GITTENSOR_MINER_AGENT_CONFIG";
 /// Where the service keeps state unless the config says otherwise.
 pub const SYSTEM_STATE_DIR: &str = "/var/lib/gittensor-miner-agent";
+/// The copy of the miner's hotkey file the unit hands the service (`LoadCredential=hotkey:…`).
+pub const SERVICE_HOTKEY: &str = "/etc/gittensor-miner-agent/hotkey";
+/// The service's group: members may read its config and state.
+pub const SERVICE_GROUP: &str = "gittensor-miner-agent";
 
 pub const FINNEY: &str = "wss://entrypoint-finney.opentensor.ai:443";
 pub const TESTNET: &str = "wss://test.finney.opentensor.ai:443";
@@ -32,12 +36,40 @@ pub const LOCAL: &str = "ws://127.0.0.1:9944";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}; check the path given to --config (or {CONFIG_ENV})")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read config file {path}: {}", unreadable(.path, .error, .named_by))]
+    Unreadable {
+        path: PathBuf,
+        /// Not `source`: the message already says it, once.
+        error: std::io::Error,
+        /// `--config` or the environment variable, when one of them named the file.
+        named_by: Option<&'static str>,
+    },
     #[error("config file {path} is not valid: {detail}\nEvery key is listed with a comment in config.example.toml.")]
     Parse { path: PathBuf, detail: String },
+    #[error("config file {path}, line {line}: `{key} = {value}`: text must be in quotes: `{key} = \"{value}\"`")]
+    Unquoted { path: PathBuf, line: usize, key: String, value: String },
     #[error("{origin}: `{key}` {problem}; {fix}")]
     Invalid { origin: String, key: String, problem: String, fix: String },
+    #[error("the service has no hotkey: `sudo install -m 0600 ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey> {SERVICE_HOTKEY}`, then `sudo systemctl restart gittensor-miner-agent` (the service cannot read home directories: it signs with that copy)")]
+    NoServiceHotkey,
+}
+
+/// What to do about a config file that cannot be read, by why.
+fn unreadable(path: &Path, error: &std::io::Error, named_by: &Option<&'static str>) -> String {
+    let named = match named_by {
+        Some(by) => format!("check the path given to {by}"),
+        None => "check the path".to_owned(),
+    };
+    match error.kind() {
+        std::io::ErrorKind::NotFound => format!("it does not exist; {named}"),
+        std::io::ErrorKind::PermissionDenied if path.starts_with("/etc/gittensor-miner-agent") => format!(
+            "permission denied: only root and the {SERVICE_GROUP} group may read it; add yourself to the group: `sudo usermod -aG {SERVICE_GROUP} $USER`, then log in again"
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied: make it readable by your user (or run as the user who owns it)".to_owned()
+        }
+        _ => format!("{error}; {named}"),
+    }
 }
 
 /// What the command line says, whichever command: values here win over the file. Built
@@ -84,6 +116,8 @@ pub struct Settings {
     /// Running as the systemd service (the unit names a hotkey credential): messages then
     /// speak of the service's files.
     pub service: bool,
+    /// Running as root (effective uid 0).
+    pub root: bool,
     pub min_vtrust: f64,
     pub min_stake: f64,
     pub check_timeout: Duration,
@@ -95,6 +129,12 @@ pub struct Settings {
     /// Name of the systemd credential holding the PAT (`$CREDENTIALS_DIRECTORY/<name>`).
     pub pat_credential: String,
     pub retry: Backoff,
+    /// The service's encrypted PAT ([`crate::secrets::SERVICE_CREDENTIAL`]) when this runs as
+    /// root on a server that has one: `post` falls back to it when it finds no other PAT.
+    pub service_pat: Option<PathBuf>,
+    /// One line for stderr when, running as root, the service's config or hotkey was picked
+    /// without being named: the operator should know whose files are in use.
+    pub picked: Option<String>,
     /// How long `post` may take at most.
     pub post_budget: Duration,
     /// Validators to use instead of the chain.
@@ -117,29 +157,44 @@ pub struct Daemon {
     pub expiry_warning_days: u32,
 }
 
-/// Which file to read: `--config`, then `$GITTENSOR_MINER_AGENT_CONFIG`, then the user's
-/// `~/.config/gittensor-miner-agent/config.toml`, then `/etc/…`. `None`: defaults only.
-pub fn locate(explicit: Option<&Path>, env: &Env) -> Option<PathBuf> {
+/// Which file to read, and what named it: `--config`, then `$GITTENSOR_MINER_AGENT_CONFIG`;
+/// as root on a server with the service installed, the service's `/etc/…` (`sudo
+/// gittensor-miner-agent check` means the service's settings, not root's own); then the
+/// user's `~/.config/gittensor-miner-agent/config.toml`, then `/etc/…`. `None`: defaults only.
+pub fn locate(explicit: Option<&Path>, env: &Env) -> Option<(PathBuf, Option<&'static str>)> {
     if let Some(path) = explicit {
-        return Some(path.to_owned());
+        return Some((path.to_owned(), Some("--config")));
     }
     if let Some(path) = &env.config_file {
-        return Some(path.clone());
+        return Some((path.clone(), Some(CONFIG_ENV)));
+    }
+    let system = env.service_files.config.then(|| PathBuf::from(SYSTEM_CONFIG));
+    if env.root && system.is_some() {
+        return system.map(|p| (p, None));
     }
     let user = env.user_config_dir().map(|dir| dir.join("gittensor-miner-agent").join("config.toml"));
-    [user, Some(PathBuf::from(SYSTEM_CONFIG))].into_iter().flatten().find(|p| p.is_file())
+    user.filter(|p| p.is_file()).or(system).map(|p| (p, None))
 }
 
 /// Loads the located file (if any) and applies the flags on top, with the process's
-/// environment as it is now.
+/// environment as it is now. Says on stderr when it picked the service's files for root.
 pub fn load(flags: &Flags) -> Result<Settings, ConfigError> {
+    let settings = load_quietly(flags)?;
+    if let Some(line) = &settings.picked {
+        eprintln!("{line}");
+    }
+    Ok(settings)
+}
+
+/// [`load`], without the line about the service's files (`pat`: neither hotkey nor chain).
+pub fn load_quietly(flags: &Flags) -> Result<Settings, ConfigError> {
     let env = Env::capture();
-    let path = locate(flags.config.as_deref(), &env);
-    let file = match &path {
-        Some(p) => read_file(p)?,
+    let located = locate(flags.config.as_deref(), &env);
+    let file = match &located {
+        Some((path, named_by)) => read_file(path, *named_by)?,
         None => ConfigFile::default(),
     };
-    resolve(path, file, flags, &env)
+    resolve(located.map(|(path, _)| path), file, flags, &env)
 }
 
 /// Where a value came from, for error messages.
@@ -207,6 +262,7 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
     };
     let chain = chain(&origins, &file, flags)?;
     let (wallet_label, hotkey_file) = hotkey(&origins, &file, flags, env)?;
+    let picked = picked_for_root(path.as_deref(), &hotkey_file, flags, env);
     let (min_vtrust, min_stake) = thresholds(&origins, &file, flags)?;
     let check_timeout = origins.seconds("check_timeout_secs", None, file.check_timeout_secs, 15.0, 600.0)?;
     let broadcast_timeout =
@@ -234,6 +290,7 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
         wallet_label,
         hotkey_file,
         service: env.service,
+        root: env.root,
         min_vtrust,
         min_stake,
         check_timeout,
@@ -244,6 +301,9 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
         pat_account,
         pat_credential,
         retry,
+        service_pat: (env.root && !env.service && env.service_files.pat)
+            .then(|| PathBuf::from(crate::secrets::SERVICE_CREDENTIAL)),
+        picked,
         post_budget,
         static_validators,
         daemon,
@@ -299,7 +359,9 @@ fn chain(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<Chain, C
 }
 
 /// Which hotkey file: `--hotkey-file`, the service's credential, the file's
-/// `hotkey_file`, then the wallet layout `<wallets_dir>/<wallet>/hotkeys/<hotkey>`.
+/// `hotkey_file`; as root with no `--wallet`/`--hotkey`/`--wallets-dir`, the service's copy
+/// in `/etc/…` when there is one; then the wallet layout `<wallets_dir>/<wallet>/hotkeys/<hotkey>`.
+/// The service itself (which cannot read home directories) has only its credential.
 fn hotkey(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Result<(String, PathBuf), ConfigError> {
     let wallet_name = flags.wallet.clone().or(file.wallet.clone()).unwrap_or_else(|| "default".into());
     let hotkey_name = flags.hotkey.clone().or(file.hotkey.clone()).unwrap_or_else(|| "default".into());
@@ -317,13 +379,35 @@ fn hotkey(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Res
     }
     let wallets_dir = env
         .expand_tilde(flags.wallets_dir.as_deref().or(file.wallets_dir.as_deref()).unwrap_or("~/.bittensor/wallets"));
+    let wallet_named = flags.wallet.is_some() || flags.hotkey.is_some() || flags.wallets_dir.is_some();
     let hotkey_file = match (flags.hotkey_file.as_deref(), &env.hotkey_credential, file.hotkey_file.as_deref()) {
         (Some(explicit), _, _) => env.expand_tilde(explicit),
         (None, Some(credential), _) => credential.clone(),
         (None, None, Some(configured)) => env.expand_tilde(configured),
+        (None, None, None) if env.service => return Err(ConfigError::NoServiceHotkey),
+        (None, None, None) if env.root && env.service_files.hotkey && !wallet_named => PathBuf::from(SERVICE_HOTKEY),
         (None, None, None) => wallet::hotkey_path(&wallets_dir, &wallet_name, &hotkey_name),
     };
     Ok((format!("{wallet_name}/{hotkey_name}"), hotkey_file))
+}
+
+/// The stderr line for root when the service's config or hotkey copy was used without being
+/// named (`None` otherwise, and always for the service itself).
+fn picked_for_root(config: Option<&Path>, hotkey_file: &Path, flags: &Flags, env: &Env) -> Option<String> {
+    if !env.root || env.service {
+        return None;
+    }
+    let config = (flags.config.is_none() && env.config_file.is_none() && config == Some(Path::new(SYSTEM_CONFIG)))
+        .then_some("config ".to_owned() + SYSTEM_CONFIG);
+    let hotkey = (flags.hotkey_file.is_none() && hotkey_file == Path::new(SERVICE_HOTKEY))
+        .then_some("hotkey ".to_owned() + SERVICE_HOTKEY);
+    let picked: Vec<String> = config.into_iter().chain(hotkey).collect();
+    (!picked.is_empty()).then(|| {
+        format!(
+            "note: running as root: using the service's {} (--config, --wallet/--hotkey or --hotkey-file pick others)",
+            picked.join(" and ")
+        )
+    })
 }
 
 fn thresholds(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<(f64, f64), ConfigError> {
@@ -419,7 +503,8 @@ fn retry(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<(Backoff
 fn daemon(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Result<Daemon, ConfigError> {
     let d = file.daemon.as_ref();
     let get = |f: fn(&file::DaemonSection) -> Option<f64>| d.and_then(f);
-    // Explicit flag or config, then systemd's StateDirectory=, then the packaged default.
+    // Explicit flag or config, then systemd's StateDirectory=, then the service's: what
+    // `status` reads, run by root or by a member of the service's group.
     let state_dir = flags
         .state_dir
         .as_deref()
@@ -644,5 +729,132 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.static_validators.unwrap()[0].ip, "::1".parse::<IpAddr>().unwrap());
+    }
+
+    /// `sudo gittensor-miner-agent …` on a server with the service installed.
+    fn root_on_a_server() -> Env {
+        Env {
+            root: true,
+            home: Some(PathBuf::from("/root")),
+            service_files: ServiceFiles { config: true, hotkey: true, pat: true },
+            ..Env::default()
+        }
+    }
+
+    #[test]
+    fn root_on_a_server_uses_the_services_config_hotkey_state_and_pat() {
+        let env = root_on_a_server();
+        assert_eq!(locate(None, &env), Some((PathBuf::from(SYSTEM_CONFIG), None)));
+        let s = resolve(Some(SYSTEM_CONFIG.into()), ConfigFile::default(), &Flags::default(), &env).unwrap();
+        assert_eq!(s.hotkey_file, PathBuf::from(SERVICE_HOTKEY));
+        assert_eq!(s.daemon.state_dir, PathBuf::from(SYSTEM_STATE_DIR));
+        assert_eq!(s.service_pat, Some(PathBuf::from(crate::secrets::SERVICE_CREDENTIAL)));
+        assert_eq!(
+            s.picked.as_deref(),
+            Some("note: running as root: using the service's config /etc/gittensor-miner-agent/config.toml and hotkey /etc/gittensor-miner-agent/hotkey (--config, --wallet/--hotkey or --hotkey-file pick others)")
+        );
+    }
+
+    #[test]
+    fn root_picks_the_services_config_over_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("gittensor-miner-agent/config.toml");
+        std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+        std::fs::write(&own, "").unwrap();
+        let with_own = |root: bool| Env { xdg_config_home: Some(dir.path().to_owned()), root, ..root_on_a_server() };
+        assert_eq!(locate(None, &with_own(true)), Some((PathBuf::from(SYSTEM_CONFIG), None)));
+        assert_eq!(locate(None, &with_own(false)), Some((own.clone(), None)), "a user keeps their own");
+        // What the operator names wins, and says what named it.
+        let named = Env { config_file: Some("/srv/agent.toml".into()), ..with_own(true) };
+        assert_eq!(locate(None, &named), Some((PathBuf::from("/srv/agent.toml"), Some(CONFIG_ENV))));
+        assert_eq!(locate(Some(&own), &named), Some((own.clone(), Some("--config"))));
+        // No service installed: root is a user like any other.
+        let bare = Env { service_files: ServiceFiles::default(), ..with_own(true) };
+        assert_eq!(locate(None, &bare), Some((own, None)));
+    }
+
+    #[test]
+    fn root_naming_a_wallet_or_hotkey_file_gets_it() {
+        let env = root_on_a_server();
+        let config = Some(PathBuf::from(SYSTEM_CONFIG));
+        let flags = Flags { wallet: Some("miner".into()), hotkey: Some("hk".into()), ..Flags::default() };
+        let s = resolve(config.clone(), ConfigFile::default(), &flags, &env).unwrap();
+        assert_eq!(s.hotkey_file, PathBuf::from("/root/.bittensor/wallets/miner/hotkeys/hk"));
+        assert!(
+            s.picked.unwrap().contains("config /etc/gittensor-miner-agent/config.toml (--config"),
+            "only the config"
+        );
+        let file = parse(Path::new(SYSTEM_CONFIG), "hotkey_file = \"/srv/hotkey\"\n").unwrap();
+        let s = resolve(config, file, &Flags::default(), &env).unwrap();
+        assert_eq!(s.hotkey_file, PathBuf::from("/srv/hotkey"));
+        // Another config, named: nothing of the service's is picked unasked.
+        let flags =
+            Flags { config: Some("/srv/agent.toml".into()), hotkey_file: Some("/srv/hk".into()), ..Flags::default() };
+        let s = resolve(Some("/srv/agent.toml".into()), ConfigFile::default(), &flags, &env).unwrap();
+        assert_eq!((s.hotkey_file, s.picked), (PathBuf::from("/srv/hk"), None));
+    }
+
+    #[test]
+    fn a_user_never_gets_the_services_hotkey_or_pat() {
+        let env = Env { root: false, home: Some(PathBuf::from("/home/miner")), ..root_on_a_server() };
+        let s = resolve(Some(SYSTEM_CONFIG.into()), ConfigFile::default(), &Flags::default(), &env).unwrap();
+        assert_eq!(s.hotkey_file, PathBuf::from("/home/miner/.bittensor/wallets/default/hotkeys/default"));
+        assert_eq!((s.service_pat, s.picked), (None, None));
+        assert_eq!(s.daemon.state_dir, PathBuf::from(SYSTEM_STATE_DIR), "status reads the service's state");
+    }
+
+    #[test]
+    fn the_service_without_its_hotkey_leads_with_the_install_command() {
+        let env = Env { service: true, home: Some(PathBuf::from("/nonexistent")), ..Env::default() };
+        let err = resolve(Some(SYSTEM_CONFIG.into()), ConfigFile::default(), &Flags::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("the service has no hotkey: `sudo install -m 0600 ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey> /etc/gittensor-miner-agent/hotkey`"),
+            "{err}"
+        );
+        let with_credential = Env { hotkey_credential: Some("/run/credentials/x/hotkey".into()), ..env };
+        let s =
+            resolve(Some(SYSTEM_CONFIG.into()), ConfigFile::default(), &Flags::default(), &with_credential).unwrap();
+        assert_eq!(s.hotkey_file, PathBuf::from("/run/credentials/x/hotkey"));
+        assert_eq!(s.picked, None, "the service is not root at a shell");
+    }
+
+    #[test]
+    fn an_unreadable_config_says_why_once_and_what_to_do() {
+        let io = |kind: std::io::ErrorKind| std::io::Error::from(kind);
+        let missing = ConfigError::Unreadable {
+            path: "/srv/agent.toml".into(),
+            error: io(std::io::ErrorKind::NotFound),
+            named_by: Some("--config"),
+        };
+        assert_eq!(
+            missing.to_string(),
+            "cannot read config file /srv/agent.toml: it does not exist; check the path given to --config"
+        );
+        assert!(std::error::Error::source(&missing).is_none(), "the cause is said once, not twice");
+        let not_in_group = ConfigError::Unreadable {
+            path: SYSTEM_CONFIG.into(),
+            error: io(std::io::ErrorKind::PermissionDenied),
+            named_by: None,
+        };
+        assert_eq!(
+            not_in_group.to_string(),
+            "cannot read config file /etc/gittensor-miner-agent/config.toml: permission denied: only root and the gittensor-miner-agent group may read it; add yourself to the group: `sudo usermod -aG gittensor-miner-agent $USER`, then log in again"
+        );
+    }
+
+    #[test]
+    fn a_bare_word_is_told_to_be_quoted_with_file_and_line() {
+        let err = resolve_text("netuid = 74\nnetwork = finney\n", &Flags::default()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "config file /etc/gittensor-miner-agent/config.toml, line 2: `network = finney`: text must be in quotes: `network = \"finney\"`"
+        );
+        let err = resolve_text("[pat]\nstore = keyutils # servers\n", &Flags::default()).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("`store = \"keyutils\"`"), "{err}");
+        // A number is not text: quoting would not help, TOML's own message stays.
+        let err = resolve_text("netuid = seventy\n", &Flags::default()).unwrap_err().to_string();
+        assert!(!err.contains("quotes") && err.contains("netuid"), "{err}");
     }
 }
