@@ -5,6 +5,8 @@
 //! first — so it always answers a stop at once and pings the watchdog on time.
 
 pub mod health;
+pub mod metrics;
+pub mod metrics_http;
 pub mod shutdown;
 pub mod state;
 pub mod status_line;

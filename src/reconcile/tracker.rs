@@ -108,7 +108,7 @@ pub enum Doubt {
 }
 
 impl Entry {
-    fn new(target: Target, now: u64) -> Self {
+    pub fn new(target: Target, now: u64) -> Self {
         Entry {
             target,
             coverage: Coverage::Unknown,
