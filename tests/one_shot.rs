@@ -386,26 +386,35 @@ fn oversized_and_trickling_answers_are_cut_off() {
     });
 }
 
-/// The liveness probe learns the axon's instance id from a real axon without running any
-/// handler, and sees a restart as a new id.
+/// The liveness probe against a real axon: at rest it is accepted (no handler runs, nothing
+/// above TRACE in the validator's log); after a restart the axon no longer knows our dendrite
+/// and refuses it, naming its new instance; the probe after that is quiet again.
 #[test]
-fn liveness_reads_the_axon_instance_and_costs_the_validator_nothing() {
+fn liveness_is_quiet_at_rest_and_sees_a_restart_as_a_forgotten_dendrite() {
     use gittensor_miner_agent::transport::Liveness;
     let emu = Emulator::start(1);
     let (_, dendrite) = miner_dendrite(&emu);
     let target = target(&emu, 0);
     let rt = runtime();
-    let first = rt.block_on(dendrite.liveness(&target, Duration::from_secs(3)));
-    let uuid = emu.stats()["validators"][0]["uuid"].as_str().unwrap().to_owned();
-    assert!(matches!(&first, Liveness::Alive { instance: Some(id), .. } if *id == uuid), "{first:?}");
-    // Our own nonces still work after the expired probe.
+    let quiet = Liveness::Alive { instance: None, forgot_us: false };
+    assert_eq!(rt.block_on(dendrite.liveness(&target, Duration::from_secs(3))), quiet, "first contact");
     let answer = rt.block_on(dendrite.call(&target, &synapse::pat_check_call(Duration::from_secs(5)))).unwrap();
-    assert_eq!(answer.http_status, 200);
+    assert_eq!(answer.http_status, 200, "our own nonces still work after the probe");
+    // Past the axon's window for recent nonces (4 s plus the ping's 1 s), only its memory of
+    // our dendrite lets a probe through.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(rt.block_on(dendrite.liveness(&target, Duration::from_secs(3))), quiet, "at rest");
     assert_eq!(emu.counts("checks"), [1], "the probe reached no handler");
+    assert_eq!(emu.stats()["log_errors"]["count"], 0, "{}", emu.stats()["log_errors"]);
 
     emu.control(json!({"op": "restart", "uid": 0}));
+    let uuid = emu.stats()["validators"][0]["uuid"].as_str().unwrap().to_owned();
     let after = rt.block_on(dendrite.liveness(&target, Duration::from_secs(3)));
-    assert!(matches!(&after, Liveness::Alive { instance: Some(new), .. } if *new != uuid), "{after:?}");
+    assert_eq!(after, Liveness::Alive { instance: Some(uuid), forgot_us: true });
+    assert_eq!(emu.stats()["log_errors"]["count"], 1, "one refused ping per restart");
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(rt.block_on(dendrite.liveness(&target, Duration::from_secs(3))), quiet, "re-introduced");
+    assert_eq!(emu.stats()["log_errors"]["count"], 1);
 
     emu.control(json!({"op": "down", "uid": 0}));
     assert_eq!(rt.block_on(dendrite.liveness(&target, Duration::from_secs(3))), Liveness::Unreachable);

@@ -4,6 +4,7 @@
 //! own, the validators' steps in the core, and the loop only waits for whichever finishes
 //! first — so it always answers a stop at once and pings the watchdog on time.
 
+pub mod alerts;
 pub mod health;
 pub mod metrics;
 pub mod metrics_http;
