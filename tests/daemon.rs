@@ -640,3 +640,42 @@ fn status_before_the_first_run_says_how_to_start_the_agent() {
     assert!(said.contains("the agent has not run here yet") && said.contains("systemctl enable --now"), "{said}");
     assert!(!said.contains("os error"), "{said}");
 }
+
+/// Metrics on the loopback listener and in the textfile say what the status line says, and
+/// the alert hook hears a lost validator once (after the grace period) and its repair once.
+#[test]
+fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0, 1]);
+    let dir = emu.dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (textfile, heard) = (dir.join("agent.prom"), dir.join("alerts.log"));
+    let hook = dir.join("hook.sh");
+    std::fs::write(&hook, format!("#!/bin/sh\necho \"$GMA_EVENT $GMA_STATE $GMA_SUBJECT\" >> {}\ncat > /dev/null\n", heard.display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = emu.write_config(&format!(
+        "{FAST_DAEMON}[metrics]\ntextfile = {:?}\nlisten = \"127.0.0.1:{port}\"\n[alerts]\ncommand = {:?}\ngrace_secs = 2\n",
+        textfile.display().to_string(),
+        hook.display().to_string()
+    ));
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    let scrape = || {
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics")).and_then(|r| r.text()).unwrap_or_default()
+    };
+    let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+    let covered = |n: usize| format!("gittensor_miner_agent_validators{{agent=\"default\",coverage=\"covered\"}} {n}");
+    assert!(wait_until(Duration::from_secs(20), || has(&scrape(), &covered(2))), "{}\n{}", scrape(), daemon.log());
+    assert!(has(&std::fs::read_to_string(&textfile).unwrap(), &covered(2)));
+    assert!(scrape().contains("gittensor_miner_agent_pat_github_verdict{agent=\"default\",verdict=\"valid\"} 1"));
+
+    emu.control(json!({"op": "down", "uid": 1}));
+    assert!(wait_until(Duration::from_secs(20), || has(&scrape(), &covered(1))), "{}", scrape());
+    let fired = || std::fs::read_to_string(&heard).unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(20), || fired().contains("coverage_lost firing validator 1 (")), "{}", daemon.log());
+    emu.control(json!({"op": "up", "uid": 1}));
+    assert!(wait_until(Duration::from_secs(20), || fired().contains("coverage_lost resolved validator 1 (")), "{}\n{}", fired(), daemon.log());
+    assert!(wait_until(Duration::from_secs(10), || has(&scrape(), &covered(2))), "{}", scrape());
+    assert_eq!(fired().lines().filter(|l| l.starts_with("coverage_lost firing")).count(), 1, "once per incident: {}", fired());
+    assert!(scrape().contains("gittensor_miner_agent_checks_total{agent=\"default\",uid=\"1\""), "{}", scrape());
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}

@@ -64,7 +64,8 @@ impl Counters {
 pub struct MetricsView<'a> {
     pub agent: &'a str,
     pub version: &'a str,
-    pub miner_hotkey: &'a str,
+    /// `wallet/hotkey` as the config names them.
+    pub wallet: &'a str,
     pub netuid: u16,
     pub tracker: &'a Tracker,
     pub counters: &'a Counters,
@@ -78,10 +79,10 @@ pub fn render(view: &MetricsView) -> String {
     let agent = [("agent", view.agent)];
     let agent_only = &agent[..];
 
-    out.family("info", "gauge", "Constant 1; the labels say which agent, version, miner hotkey and subnet.");
+    out.family("info", "gauge", "Constant 1; the labels say which agent, version, wallet/hotkey and subnet.");
     out.sample(
         "info",
-        &[("agent", view.agent), ("version", view.version), ("miner_hotkey", view.miner_hotkey), ("netuid", &view.netuid.to_string())],
+        &[("agent", view.agent), ("version", view.version), ("wallet", view.wallet), ("netuid", &view.netuid.to_string())],
         1.0,
     );
     out.family("last_update_timestamp_seconds", "gauge", "When the agent last wrote these metrics (Unix time).");
@@ -260,7 +261,7 @@ mod tests {
         let text = render(&MetricsView {
             agent: "default",
             version: "0.1.0",
-            miner_hotkey: "5Miner",
+            wallet: "miner/default",
             netuid: 74,
             tracker: &t,
             counters: &counters,
@@ -269,7 +270,7 @@ mod tests {
             now_ms: 5_000,
         });
         for line in [
-            r#"gittensor_miner_agent_info{agent="default",version="0.1.0",miner_hotkey="5Miner",netuid="74"} 1"#,
+            r#"gittensor_miner_agent_info{agent="default",version="0.1.0",wallet="miner/default",netuid="74"} 1"#,
             r#"gittensor_miner_agent_validators{agent="default",coverage="covered"} 1"#,
             r#"gittensor_miner_agent_validators{agent="default",coverage="missing"} 1"#,
             r#"gittensor_miner_agent_validators{agent="default",coverage="held"} 0"#,

@@ -123,6 +123,14 @@ pub struct Daemon<T, G, W> {
     last_save: Option<Instant>,
     /// Who writes the state file: this process, since when, and (once stopping) until when.
     agent: AgentProcess,
+    counters: metrics::Counters,
+    /// The latest exposition, for the listener; `None` without one.
+    metrics_text: Option<tokio::sync::watch::Sender<String>>,
+    metrics_listener: Option<metrics_http::MetricsListener>,
+    metrics_file_failing: bool,
+    alerting: alerts::Alerting,
+    /// Hooks still running: a hook that hangs must not pile up copies of itself.
+    hooks: Vec<tokio::task::JoinHandle<()>>,
     /// A flush left a possible change to the save cadence.
     save_pending: bool,
     /// Something `status` shows changed since the last flush.
@@ -182,6 +190,12 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             saved: None,
             last_save: None,
             agent: AgentProcess { pid: std::process::id(), started_ms: now, stopped_ms: None },
+            counters: metrics::Counters::default(),
+            metrics_text: None,
+            metrics_listener: None,
+            metrics_file_failing: false,
+            alerting: alerts::Alerting::default(),
+            hooks: Vec::new(),
             save_pending: false,
             changed: false,
             unflushed: false,
@@ -265,6 +279,19 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             self.start_sweep(now);
         }
         self.next_watchdog = self.health.watchdog_interval().map(|_| Instant::now());
+        if let Some(addr) = self.settings.metrics.listen {
+            let (tx, rx) = tokio::sync::watch::channel(String::new());
+            match metrics_http::serve(addr, rx).await {
+                Ok(listener) => {
+                    tracing::info!(address = %listener.addr, "metrics at http://{}/metrics", listener.addr);
+                    self.metrics_text = Some(tx);
+                    self.metrics_listener = Some(listener);
+                }
+                // Metrics are for watching the agent; they must not stop it.
+                Err(e) => tracing::error!(address = %addr, error = %e, "cannot listen for metrics on {addr} ({e}): change metrics.listen; running without the listener"),
+            }
+        }
+        self.publish_metrics();
         self.save(true);
         let line = self.status_line();
         self.health.ready(&line);
@@ -347,6 +374,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         if self.summary_due_ms.is_some() {
             self.log_sweep_summary();
         }
+        self.counters.sweeps += 1;
         let d = &self.settings.daemon;
         let spread = d.sweep_spread.as_millis() as u64;
         self.core.tracker.schedule_sweep(now, spread);
@@ -376,6 +404,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         let now = self.now();
         match result {
             Ok(set) => {
+                self.counters.chain_last_read_ms = Some(now);
                 if self.chain.failures > 0 {
                     tracing::info!(source = %set.source, "the validator set can be read again ({})", set.source);
                 }
@@ -405,6 +434,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     .delay(self.chain.failures.saturating_add(2), self.core.unit())
                     .min(self.settings.daemon.chain_refresh);
                 self.chain.failures += 1;
+                self.counters.chain_read_failures += 1;
                 let keeping = if self.core.tracker.validators.is_empty() { "" } else { "; keeping the last one" };
                 if self.chain.last_error.as_deref() != Some(error.as_str()) {
                     tracing::warn!(error = %error, attempt = self.chain.failures, "cannot read the validator set: {error}{keeping}; retrying in {:.0} s", delay.as_secs_f64());
@@ -480,15 +510,21 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     validator_uid = target.uid, validator_hotkey = %target.hotkey, pat = %self.core.pat().masked(),
                     "sending the PAT {} to {}", self.core.pat().masked(), self.who(target.uid)
                 ),
-                Happening::Checked { target, answer } => tracing::debug!(
+                Happening::Checked { target, answer } => {
+                    self.counters.checked(target.uid, &target.hotkey, answer.status, self.core.clock().now_ms());
+                    tracing::debug!(
                     validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
                     "validator {} answered the check: {}", target.uid, answer.status.label()
-                ),
-                Happening::Broadcast { target, answer } => tracing::info!(
+                    )
+                }
+                Happening::Broadcast { target, answer } => {
+                    self.counters.broadcast(target.uid, &target.hotkey, answer.status, self.core.clock().now_ms());
+                    tracing::info!(
                     validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
                     "{} answered the PAT: {}{}", self.who(target.uid), answer.status.label(),
                     answer.rejection_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-                ),
+                    )
+                }
                 Happening::Probed { target, liveness } => {
                     tracing::trace!(validator_uid = target.uid, ?liveness, "validator {} probed", target.uid)
                 }
@@ -606,6 +642,67 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         self.save(force || changed);
         let line = self.status_line();
         self.health.status(&line);
+        self.publish_metrics();
+        self.raise_alerts();
+    }
+
+    fn publish_metrics(&mut self) {
+        if self.metrics_text.is_none() && self.settings.metrics.textfile.is_none() {
+            return;
+        }
+        let text = metrics::render(&metrics::MetricsView {
+            agent: self.settings.agent_name(),
+            version: env!("CARGO_PKG_VERSION"),
+            wallet: &self.settings.wallet_label,
+            netuid: self.settings.netuid,
+            tracker: &self.core.tracker,
+            counters: &self.counters,
+            pat: self.core.tracker.pat,
+            pat_expiry_ms: self
+                .pat_record
+                .expires
+                .as_deref()
+                .and_then(clock::parse_github_time)
+                .and_then(|ms| u64::try_from(ms).ok()),
+            now_ms: self.now(),
+        });
+        if let Some(path) = self.settings.metrics.textfile.clone() {
+            match write_textfile(&path, &text) {
+                Err(e) if !self.metrics_file_failing => {
+                    self.metrics_file_failing = true;
+                    tracing::warn!(path = %path.display(), error = %e, "cannot write the metrics file {} ({e}): check metrics.textfile and that the service may write there", path.display());
+                }
+                Err(_) => {}
+                Ok(()) => self.metrics_file_failing = false,
+            }
+        }
+        if let Some(tx) = &self.metrics_text {
+            tx.send_replace(text);
+        }
+    }
+
+    fn raise_alerts(&mut self) {
+        let Some(settings) = self.settings.alerts.clone() else { return };
+        let now = self.now();
+        let situation = alerts::Situation {
+            tracker: &self.core.tracker,
+            pat: self.core.tracker.pat,
+            pat_reason: self.pat_record.reason.as_deref(),
+            days_to_expiry: self.days_to_expiry(now),
+            expiry_warning_days: i64::from(self.settings.daemon.expiry_warning_days),
+            now_ms: now,
+        };
+        let events = self.alerting.events(&settings, &situation);
+        self.hooks.retain(|hook| !hook.is_finished());
+        for event in events {
+            tracing::warn!(event = event.event, state = event.state, subject = %event.subject, "alert: {} {} — {}", event.event, event.state, event.message);
+            if self.hooks.len() >= 4 {
+                tracing::warn!(command = %settings.command.display(), "the alert hook {} is still running 4 times: not started for {} {}", settings.command.display(), event.event, event.state);
+                continue;
+            }
+            let agent = self.settings.agent_name().to_owned();
+            self.hooks.push(tokio::spawn(alerts::run_hook(settings.command.clone(), agent, event)));
+        }
     }
 
     /// Writes the state when it changed, at most every [`SAVE_EVERY`] unless `now`.
@@ -729,6 +826,9 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
 
     fn log_sweep_summary(&mut self) {
         self.summary_due_ms = None;
+        if let Some(started) = self.last_sweep_ms {
+            self.counters.last_sweep_seconds = Some(self.now().saturating_sub(started) as f64 / 1000.0);
+        }
         let s = self.core.tracker.summary();
         if s.eligible > 0 && s.unreachable == s.eligible {
             tracing::error!(eligible = s.eligible, "no validator is reachable: check this machine's network");
@@ -798,4 +898,23 @@ async fn start_cron(expression: &str) -> Result<Cron, tokio_cron_scheduler::JobS
     scheduler.add(job).await?;
     scheduler.start().await?;
     Ok(Cron { ticks, _scheduler: scheduler })
+}
+
+/// Atomic replace, readable by node-exporter (0644): it must never see half a file.
+fn write_textfile(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("prom.tmp");
+    let written = (|| {
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
+        // Past the unit's UMask=0027: node-exporter runs as another user.
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        file.write_all(text.as_bytes())?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

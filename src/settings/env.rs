@@ -25,6 +25,8 @@ pub struct Env {
     pub root: bool,
     /// Which of the packaged service's files exist on this machine.
     pub service_files: ServiceFiles,
+    /// `$GITTENSOR_MINER_AGENT_INSTANCE`: the template unit's instance (one per hotkey).
+    pub instance: Option<String>,
 }
 
 /// The packaged service's files, as found when the environment was captured.
@@ -62,6 +64,7 @@ impl Env {
                 hotkey: exists(super::SERVICE_HOTKEY),
                 pat: exists(crate::secrets::SERVICE_CREDENTIAL),
             },
+            instance: var(super::INSTANCE_ENV).map(|v| v.to_string_lossy().into_owned()),
         }
     }
 

@@ -31,7 +31,27 @@ pub struct ConfigFile {
     pub pat: Option<PatSection>,
     pub retry: Option<RetrySection>,
     pub daemon: Option<DaemonSection>,
+    pub metrics: Option<MetricsSection>,
+    pub alerts: Option<AlertsSection>,
     pub validators: Option<Vec<StaticValidator>>,
+}
+
+/// `[metrics]`: Prometheus text for node-exporter's textfile collector and/or a listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    pub textfile: Option<String>,
+    pub listen: Option<String>,
+    pub listen_beyond_loopback: Option<bool>,
+}
+
+/// `[alerts]`: the operator's hook.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    pub command: Option<String>,
+    pub grace_secs: Option<f64>,
+    pub repeat_secs: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -44,7 +44,7 @@ pub enum ConfigError {
         /// `--config` or the environment variable, when one of them named the file.
         named_by: Option<&'static str>,
     },
-    #[error("config file {path} is not valid: {detail}\nEvery key is listed with a comment in config.example.toml.")]
+    #[error("config file {path} is not valid: {detail}\nEvery key is listed with a comment in /usr/share/doc/gittensor-miner-agent/config.example.toml.")]
     Parse { path: PathBuf, detail: String },
     #[error("config file {path}, line {line}: `{key} = {value}`: text must be in quotes: `{key} = \"{value}\"`")]
     Unquoted { path: PathBuf, line: usize, key: String, value: String },
@@ -140,6 +140,29 @@ pub struct Settings {
     /// Validators to use instead of the chain.
     pub static_validators: Option<Vec<Target>>,
     pub daemon: Daemon,
+    /// The template unit's instance name, when run as one; `None` for the plain unit.
+    pub instance: Option<String>,
+    pub metrics: Metrics,
+    pub alerts: Option<crate::daemon::alerts::AlertSettings>,
+}
+
+/// `$GITTENSOR_MINER_AGENT_INSTANCE`, set by the template unit (`%i`).
+pub const INSTANCE_ENV: &str = "GITTENSOR_MINER_AGENT_INSTANCE";
+
+/// Where the daemon publishes its metrics; both off by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    /// Rewritten atomically, for node-exporter's textfile collector.
+    pub textfile: Option<PathBuf>,
+    /// `GET /metrics` on this address.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Settings {
+    /// The name metrics and alerts carry: the instance, or `default`.
+    pub fn agent_name(&self) -> &str {
+        self.instance.as_deref().unwrap_or("default")
+    }
 }
 
 /// The `run` loop's schedule and where it keeps its state.
@@ -279,6 +302,8 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
     let (pat_store, pat_account, pat_credential) = pat(&origins, &file)?;
     let (retry, post_budget) = retry(&origins, &file, flags)?;
     let daemon = daemon(&origins, &file, flags, env)?;
+    let metrics = metrics(&origins, &file, env)?;
+    let alerts = alerts(&origins, &file, env)?;
     let static_validators = match file.validators {
         None => None,
         Some(list) => Some(static_targets(&origins.file, list)?),
@@ -307,6 +332,9 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
         post_budget,
         static_validators,
         daemon,
+        instance: env.instance.clone(),
+        metrics,
+        alerts,
     })
 }
 
@@ -498,6 +526,59 @@ fn retry(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<(Backoff
         86_400.0,
     )?;
     Ok((Backoff { base, factor, cap }, post_budget))
+}
+
+fn metrics(origins: &Origins, file: &ConfigFile, env: &Env) -> Result<Metrics, ConfigError> {
+    let Some(m) = file.metrics.as_ref() else { return Ok(Metrics::default()) };
+    let textfile = m.textfile.as_deref().map(|p| env.expand_tilde(p));
+    if let Some(path) = &textfile {
+        if path.extension().is_none_or(|x| x != "prom") {
+            return Err(origins.in_file(
+                "metrics.textfile",
+                format!("is {:?}", path.display().to_string()),
+                "name a file ending in .prom (node-exporter's textfile collector reads only those)",
+            ));
+        }
+    }
+    let listen = match m.listen.as_deref() {
+        None => None,
+        Some(text) => {
+            let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+                origins.in_file("metrics.listen", format!("is {text:?}"), "give an address and port, e.g. \"127.0.0.1:9874\"")
+            })?;
+            if !addr.ip().is_loopback() && m.listen_beyond_loopback != Some(true) {
+                return Err(origins.in_file(
+                    "metrics.listen",
+                    format!("is {text:?}, which other machines can reach"),
+                    "use 127.0.0.1 (or [::1]), or set metrics.listen_beyond_loopback = true if you mean it",
+                ));
+            }
+            Some(addr)
+        }
+    };
+    Ok(Metrics { textfile, listen })
+}
+
+fn alerts(
+    origins: &Origins,
+    file: &ConfigFile,
+    env: &Env,
+) -> Result<Option<crate::daemon::alerts::AlertSettings>, ConfigError> {
+    let Some(a) = file.alerts.as_ref() else { return Ok(None) };
+    let Some(command) = a.command.as_deref() else { return Ok(None) };
+    let command = env.expand_tilde(command);
+    if !command.is_absolute() {
+        return Err(origins.in_file(
+            "alerts.command",
+            format!("is {:?}", command.display().to_string()),
+            "give the absolute path of an executable (it gets the event in GMA_* variables and as JSON on stdin)",
+        ));
+    }
+    Ok(Some(crate::daemon::alerts::AlertSettings {
+        command,
+        grace: origins.seconds("alerts.grace_secs", None, a.grace_secs, 600.0, 7.0 * 86_400.0)?,
+        repeat: origins.seconds("alerts.repeat_secs", None, a.repeat_secs, 6.0 * 3600.0, 30.0 * 86_400.0)?,
+    }))
 }
 
 fn daemon(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Result<Daemon, ConfigError> {
