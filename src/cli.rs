@@ -1,5 +1,5 @@
-//! Command-line definitions (clap). Kept apart so a man page and completions can be
-//! generated from the same definitions.
+//! Command-line definitions (clap). Kept apart so the man page and shell completions are
+//! generated from the same definitions, at packaging time (`xtask/`).
 
 use std::path::PathBuf;
 
@@ -42,13 +42,6 @@ pub enum Command {
     Pat {
         #[command(subcommand)]
         command: PatCommand,
-    },
-    /// Write the man page and shell completions (used when packaging).
-    #[command(hide = true)]
-    GenerateAssets {
-        /// Directory to write into.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
     },
 }
 

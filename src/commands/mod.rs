@@ -1,7 +1,6 @@
 //! One module per subcommand. Each returns an exit code or an error; [`run`] turns errors
 //! into one plain line on stderr (and the reference's error object under `--json`).
 
-pub mod assets;
 pub mod check;
 pub mod pat;
 pub mod post;
@@ -26,7 +25,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Check(a) => a.json,
         Command::Post(a) => a.json,
         Command::Status(a) => a.json,
-        Command::Run(_) | Command::GenerateAssets { .. } => false,
+        Command::Run(_) => false,
         Command::Pat { command: crate::cli::PatCommand::Status { json, .. } } => *json,
         Command::Pat { .. } => false,
     };
@@ -35,7 +34,6 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Post(args) => post::run(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Status(args) => status::run(args).await,
-        Command::GenerateAssets { out } => assets::run(&out),
         Command::Pat { command } => pat::run(command).await,
     };
     match result {
