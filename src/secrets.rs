@@ -99,10 +99,10 @@ pub enum SecretError {
     KernelKeyringRefused { action: &'static str, command: &'static str, nothing: &'static str, detail: String },
     #[error("no PAT found: store one with `gittensor-miner-agent pat set` (or set {PAT_ENV} for a one-off run)")]
     NotFound,
-    #[error("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`, then `sudo systemctl restart gittensor-miner-agent`")]
+    #[error("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd` (it restarts the service with it)")]
     NotFoundForService,
     #[error(
-        "the PAT credential {path} cannot be read ({detail}); store it again with `sudo gittensor-miner-agent pat set`"
+        "the PAT credential {path} cannot be read ({detail}); store it again with `sudo gittensor-miner-agent pat set --systemd`"
     )]
     Credential { path: std::path::PathBuf, detail: String },
 }
