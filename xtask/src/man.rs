@@ -275,11 +275,7 @@ pub fn config(example: &str) -> anyhow::Result<String> {
                     if key.set {
                         let _ = writeln!(out, "{macro_}\n{} = {value}", bold(&key.name));
                     } else {
-                        let _ = writeln!(
-                            out,
-                            "{macro_}\n{} = {value} \\fI(an example: unset by default)\\fR",
-                            bold(&key.name)
-                        );
+                        let _ = writeln!(out, "{macro_}\n{} = {value} \\fI(commented out)\\fR", bold(&key.name));
                     }
                 }
                 if !about.is_empty() {
@@ -379,13 +375,14 @@ fn table_header(line: &str) -> Option<&str> {
     name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.').then_some(line)
 }
 
-/// `key = value`, the key a bare TOML key.
+/// `key = value`, the key a bare TOML key and the whole line valid TOML (a comment's prose
+/// may wrap to begin `listen_beyond_loopback = true says …`).
 fn key_line(line: &str) -> Option<(&str, &str)> {
     let (key, value) = line.split_once('=')?;
     let key = key.trim();
     let value = value.trim();
     let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    (bare && !value.is_empty()).then_some((key, value))
+    (bare && line.parse::<toml::Table>().is_ok()).then_some((key, value))
 }
 
 /// `Tue, 24 Nov 2026 00:00:00 +0000` of the newest changelog entry, as `2026-11-24`.
