@@ -161,7 +161,7 @@ impl Alerting {
         // The hourly cap: what does not fit is dropped (and said in the journal by the caller).
         self.recent_runs.retain(|&at| now.now_ms.saturating_sub(at) < 3_600_000);
         let room = MAX_PER_HOUR.saturating_sub(self.recent_runs.len());
-        events.truncate(room.max(0));
+        events.truncate(room);
         self.recent_runs.extend(std::iter::repeat_n(now.now_ms, events.len()));
         events
     }
