@@ -21,7 +21,7 @@ impl StatusView<'_> {
         let s = &self.summary;
         if s.eligible == 0 {
             return match self.chain_error {
-                Some(e) => format!("cannot read the validator set: {}", truncate(e, 120)),
+                Some(e) => format!("cannot read the validator set (retrying): {}", truncate(e, 240)),
                 None => "reading the validator set".into(),
             };
         }
@@ -67,7 +67,11 @@ impl StatusView<'_> {
     }
 }
 
+/// At most `max` characters, on one line: STATUS= is one line, and a chain error lists its
+/// endpoints on several.
 fn truncate(text: &str, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = text.as_str();
     if text.chars().count() <= max {
         text.to_owned()
     } else {
@@ -109,8 +113,12 @@ mod tests {
             "covered 3/3 validators at their last answer (1 unreachable since) · next sweep 00:00 UTC",
             "never `covered 3/3 · 1 unreachable`"
         );
+        let unreachable = "every chain endpoint failed:\n  cannot connect to the chain at wss://entrypoint-finney.opentensor.ai:443: dns error; check the URL (`network`/`rpc_url`) and this machine's network";
+        let at_start = StatusView { chain_error: Some(unreachable), ..view(Summary::default()) }.render();
+        assert!(!at_start.contains('\n'), "{at_start}");
+        assert!(at_start.ends_with("check the URL (`network`/`rpc_url`) and this machine's network"), "{at_start}");
         let starting = StatusView { chain_error: Some("connection refused"), ..view(Summary::default()) };
-        assert_eq!(starting.render(), "cannot read the validator set: connection refused");
+        assert_eq!(starting.render(), "cannot read the validator set (retrying): connection refused");
         let reload =
             StatusView { reload_error: Some("bad"), ..view(Summary { eligible: 1, covered: 1, ..Default::default() }) };
         assert!(reload.render().contains("last reload FAILED"), "{}", reload.render());
