@@ -36,7 +36,7 @@ pub enum Command {
     ///
     /// Exit status: 0 after SIGTERM/SIGINT; 78 could not start (config, hotkey, no PAT), which systemd does not restart.
     Run(RunArgs),
-    /// Show coverage from the daemon's state file, without touching the network.
+    /// Show coverage from the daemon's state file, without touching the network (on a machine with instances of the template unit, and without --instance, --config or --state-dir: every agent, one line each, and the worst exit status).
     Status(StatusArgs),
     /// Store, inspect or delete the PAT in the OS keyring.
     Pat {
@@ -82,6 +82,14 @@ pub struct CommonArgs {
     /// GitHub API base URL (default https://api.github.com).
     #[arg(long, value_name = "URL", hide = true)]
     pub github_api_url: Option<String>,
+    /// Use the files of the template unit's instance NAME (gittensor-miner-agent@NAME): its config /etc/gittensor-miner-agent/NAME.toml and hotkey copy /etc/gittensor-miner-agent/NAME.hotkey.
+    #[arg(long, value_name = "NAME", value_parser = instance_name, conflicts_with = "config")]
+    pub instance: Option<String>,
+}
+
+/// `--instance`: a name the template unit's paths can carry (letters, digits, `_`, `-`).
+fn instance_name(name: &str) -> Result<String, String> {
+    crate::settings::instance::validate(name).map(|()| name.to_owned())
 }
 
 impl CommonArgs {
@@ -101,6 +109,7 @@ impl CommonArgs {
             github_api_url: self.github_api_url.clone(),
             retry_budget_secs: None,
             state_dir: None,
+            instance: self.instance.clone(),
         }
     }
 }
@@ -115,12 +124,20 @@ pub struct PatArgs {
     /// GitHub API base URL (default https://api.github.com).
     #[arg(long, value_name = "URL", hide = true)]
     pub github_api_url: Option<String>,
+    /// The PAT of the template unit's instance NAME (gittensor-miner-agent@NAME), in /etc/gittensor-miner-agent/credentials/NAME.github-pat.cred; with --systemd.
+    #[arg(long, value_name = "NAME", value_parser = instance_name, requires = "systemd", conflicts_with = "config")]
+    pub instance: Option<String>,
 }
 
 impl PatArgs {
     /// What these flags say, for settings resolution.
     pub fn flags(&self) -> Flags {
-        Flags { config: self.config.clone(), github_api_url: self.github_api_url.clone(), ..Flags::default() }
+        Flags {
+            config: self.config.clone(),
+            github_api_url: self.github_api_url.clone(),
+            instance: self.instance.clone(),
+            ..Flags::default()
+        }
     }
 }
 
@@ -166,6 +183,9 @@ pub struct StatusArgs {
     /// Config file (for daemon.state_dir).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// The agent of the template unit's instance NAME (gittensor-miner-agent@NAME): its config /etc/gittensor-miner-agent/NAME.toml, its state in /var/lib/gittensor-miner-agent/NAME.
+    #[arg(long, value_name = "NAME", value_parser = instance_name, conflicts_with = "config")]
+    pub instance: Option<String>,
     /// Directory of the state file.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<String>,

@@ -99,8 +99,9 @@ pub enum SecretError {
     KernelKeyringRefused { action: &'static str, command: &'static str, nothing: &'static str, detail: String },
     #[error("no PAT found: store one with `gittensor-miner-agent pat set` (or set {PAT_ENV} for a one-off run)")]
     NotFound,
-    #[error("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd` (it restarts the service with it)")]
-    NotFoundForService,
+    /// `instance`: `" --instance NAME"` for an instance of the template unit, else empty.
+    #[error("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd{instance}` (it restarts the service with it)")]
+    NotFoundForService { instance: String },
     #[error(
         "the PAT credential {path} cannot be read ({detail}); store it again with `sudo gittensor-miner-agent pat set --systemd`"
     )]
@@ -380,7 +381,15 @@ pub fn find_pat(store: KeyringStore, account: &str, credential: &str) -> Result<
         );
         return Ok((pat, PatSource::Environment));
     }
-    Err(keyring_problem.unwrap_or(if service { SecretError::NotFoundForService } else { SecretError::NotFound }))
+    Err(keyring_problem.unwrap_or(if service {
+        // The template unit names its instance here (`Environment=`): the fix is that instance's.
+        let instance = std::env::var(crate::settings::INSTANCE_ENV).ok().filter(|name| !name.is_empty());
+        SecretError::NotFoundForService {
+            instance: instance.map(|name| format!(" --instance {name}")).unwrap_or_default(),
+        }
+    } else {
+        SecretError::NotFound
+    }))
 }
 
 /// Where `pat set --systemd` keeps the service's PAT, encrypted by `systemd-creds` with the
@@ -389,10 +398,22 @@ pub const SERVICE_CREDENTIAL: &str = "/etc/gittensor-miner-agent/credentials/git
 /// The credential's name, as the unit and `pat.credential` know it.
 pub const SERVICE_CREDENTIAL_NAME: &str = "github-pat";
 
-fn systemd_creds(args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, SecretError> {
+/// The encrypted PAT of the plain unit ([`SERVICE_CREDENTIAL`]), or of the template unit's
+/// instance `NAME` (`credentials/NAME.github-pat.cred`, as `gittensor-miner-agent@.service`
+/// loads it; the name is validated by the caller).
+pub fn service_credential_path(instance: Option<&str>) -> std::path::PathBuf {
+    match instance {
+        None => SERVICE_CREDENTIAL.into(),
+        Some(name) => {
+            std::path::Path::new(SERVICE_CREDENTIAL).with_file_name(format!("{name}.{SERVICE_CREDENTIAL_NAME}.cred"))
+        }
+    }
+}
+
+fn systemd_creds(path: &std::path::Path, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, SecretError> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let failed = |detail: String| SecretError::Credential { path: SERVICE_CREDENTIAL.into(), detail };
+    let failed = |detail: String| SecretError::Credential { path: path.into(), detail };
     let mut child = Command::new("systemd-creds")
         .args(args)
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -410,10 +431,10 @@ fn systemd_creds(args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, SecretE
     Ok(out.stdout)
 }
 
-/// Encrypts the PAT into [`SERVICE_CREDENTIAL`] (root only: the directory is 0700).
-pub fn store_service_credential(pat: &Pat) -> Result<(), SecretError> {
+/// Encrypts the PAT into `path` ([`service_credential_path`]; root only: the directory is 0700).
+/// Every instance's credential carries the same name, `github-pat`, as each unit loads it.
+pub fn store_service_credential(pat: &Pat, path: &std::path::Path) -> Result<(), SecretError> {
     use std::os::unix::fs::DirBuilderExt;
-    let path = std::path::Path::new(SERVICE_CREDENTIAL);
     let dir = path.parent().unwrap_or(std::path::Path::new("/"));
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -421,20 +442,27 @@ pub fn store_service_credential(pat: &Pat) -> Result<(), SecretError> {
         .create(dir)
         .map_err(|e| SecretError::Credential { path: dir.into(), detail: format!("{e} (run as root: sudo)") })?;
     let name = format!("--name={SERVICE_CREDENTIAL_NAME}");
-    systemd_creds(&["encrypt", &name, "-", SERVICE_CREDENTIAL], Some(pat.expose().as_bytes()))?;
+    let target = path.to_string_lossy();
+    systemd_creds(path, &["encrypt", &name, "-", &target], Some(pat.expose().as_bytes()))?;
     Ok(())
 }
 
-/// Decrypts [`SERVICE_CREDENTIAL`] (for `pat status --systemd`); `Ok(None)` when absent.
+/// Decrypts the plain unit's [`SERVICE_CREDENTIAL`] (`post` as root); `Ok(None)` when absent.
 pub fn read_service_credential() -> Result<Option<(Pat, PatSource)>, SecretError> {
-    if !std::path::Path::new(SERVICE_CREDENTIAL).exists() {
+    read_service_credential_at(std::path::Path::new(SERVICE_CREDENTIAL))
+}
+
+/// Decrypts the credential at `path` (for `pat status --systemd`); `Ok(None)` when absent.
+pub fn read_service_credential_at(path: &std::path::Path) -> Result<Option<(Pat, PatSource)>, SecretError> {
+    if !path.exists() {
         return Ok(None);
     }
     let name = format!("--name={SERVICE_CREDENTIAL_NAME}");
+    let source = path.to_string_lossy();
     let raw = Zeroizing::new(
-        String::from_utf8(systemd_creds(&["decrypt", &name, SERVICE_CREDENTIAL, "-"], None)?).unwrap_or_default(),
+        String::from_utf8(systemd_creds(path, &["decrypt", &name, &source, "-"], None)?).unwrap_or_default(),
     );
-    Ok(Some((Pat::new(&raw)?, PatSource::Credential { path: SERVICE_CREDENTIAL.into() })))
+    Ok(Some((Pat::new(&raw)?, PatSource::Credential { path: path.into() })))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::exit;
 use crate::github::{GitHub, PatVerdict};
 use crate::report;
 use crate::secrets::{self, Pat, PatKeyring, Stored};
-use crate::settings::{self, Settings};
+use crate::settings::{self, ServicePaths, Settings};
 
 pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
     match command {
@@ -54,16 +54,18 @@ async fn set(common: &PatArgs, from_stdin: bool, for_service: bool) -> anyhow::R
         PatVerdict::Unavailable { reason, .. } => bail!("cannot validate the PAT with GitHub ({reason}); it was not stored. Try again when GitHub is reachable"),
     };
     if for_service {
-        let stored = pat.clone();
-        tokio::task::spawn_blocking(move || secrets::store_service_credential(&stored)).await??;
+        let service = ServicePaths::of(common.instance.as_deref());
+        let (stored, path) = (pat.clone(), service.pat.clone());
+        tokio::task::spawn_blocking(move || secrets::store_service_credential(&stored, &path)).await??;
         report::emit(&format!(
-            "Stored PAT {} for GitHub user @{login}, encrypted, in {} for the gittensor-miner-agent service.",
+            "Stored PAT {} for GitHub user @{login}, encrypted, in {} for the {} service.",
             pat.masked(),
-            secrets::SERVICE_CREDENTIAL
+            service.pat.display(),
+            service.unit()
         ));
         // systemd hands a service its credentials only when it starts: a running (or failed)
         // service is restarted here, so that storing the PAT is all a rotation takes.
-        report::emit(&restart_service_for_new_pat(&pat));
+        report::emit(&restart_service_for_new_pat(&pat, &service));
     } else {
         let keyring = open_keyring(&settings).await?;
         let source = keyring.source();
@@ -83,8 +85,14 @@ async fn set(common: &PatArgs, from_stdin: bool, for_service: bool) -> anyhow::R
 async fn status(common: &PatArgs, json: bool, for_service: bool) -> anyhow::Result<u8> {
     let settings = settings::load_quietly(&common.flags())?;
     let (pat, source) = if for_service {
-        tokio::task::spawn_blocking(secrets::read_service_credential).await??.ok_or_else(|| {
-            anyhow::anyhow!("no PAT stored for the service: run `sudo gittensor-miner-agent pat set --systemd`")
+        let service = ServicePaths::of(common.instance.as_deref());
+        let path = service.pat.clone();
+        tokio::task::spawn_blocking(move || secrets::read_service_credential_at(&path)).await??.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no PAT stored for the {} service: run `sudo gittensor-miner-agent pat set --systemd{}`",
+                service.unit(),
+                service.flag()
+            )
         })?
     } else {
         super::load_pat(&settings).await?
@@ -113,10 +121,13 @@ async fn status(common: &PatArgs, json: bool, for_service: bool) -> anyhow::Resu
 
 async fn delete(common: &PatArgs, for_service: bool) -> anyhow::Result<u8> {
     if for_service {
-        match std::fs::remove_file(secrets::SERVICE_CREDENTIAL) {
-            Ok(()) => report::emit(&format!("Deleted {}.", secrets::SERVICE_CREDENTIAL)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => report::emit("No PAT was stored for the service."),
-            Err(e) => anyhow::bail!("cannot delete {}: {e} (run as root: sudo)", secrets::SERVICE_CREDENTIAL),
+        let service = ServicePaths::of(common.instance.as_deref());
+        match std::fs::remove_file(&service.pat) {
+            Ok(()) => report::emit(&format!("Deleted {}.", service.pat.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report::emit(&format!("No PAT was stored for the {} service.", service.unit()))
+            }
+            Err(e) => anyhow::bail!("cannot delete {}: {e} (run as root: sudo)", service.pat.display()),
         }
         return Ok(exit::COVERED);
     }
@@ -142,30 +153,31 @@ fn persistent_only_note() -> String {
     )
 }
 
-const UNIT: &str = "gittensor-miner-agent.service";
-
 /// Restarts the service after `pat set --systemd` when it runs or has failed, and says what
 /// happened; a service that was never started (or was stopped) is left alone.
-fn restart_service_for_new_pat(pat: &Pat) -> String {
+fn restart_service_for_new_pat(pat: &Pat, service: &ServicePaths) -> String {
+    let unit = service.unit();
     let state = std::process::Command::new("systemctl")
-        .args(["is-active", UNIT])
+        .args(["is-active", &unit])
         .output()
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
     match state.as_deref() {
         Ok("active" | "activating" | "reloading" | "failed") => {
-            match std::process::Command::new("systemctl").args(["restart", UNIT]).output() {
+            match std::process::Command::new("systemctl").args(["restart", &unit]).output() {
                 Ok(out) if out.status.success() => format!(
-                    "Restarted gittensor-miner-agent: it now uses PAT {} and sends it to every validator (`journalctl -u gittensor-miner-agent -f` shows it).",
+                    "Restarted {unit}: it now uses PAT {} and sends it to every validator (`journalctl -u {unit} -f` shows it).",
                     pat.masked()
                 ),
                 Ok(out) => format!(
-                    "The PAT is stored, but restarting the service failed ({}): run `sudo systemctl restart gittensor-miner-agent` and see `systemctl status gittensor-miner-agent`.",
+                    "The PAT is stored, but restarting the service failed ({}): run `sudo systemctl restart {unit}` and see `systemctl status {unit}`.",
                     String::from_utf8_lossy(&out.stderr).trim()
                 ),
                 Err(e) => format!("The PAT is stored, but systemctl could not be run ({e}): restart the service to use it."),
             }
         }
-        Ok(_) => "Start the service with `sudo systemctl enable --now gittensor-miner-agent`.".into(),
-        Err(_) => "Start (or restart) the gittensor-miner-agent service to use it: systemd hands a service its PAT only when it starts.".into(),
+        Ok(_) => format!("Start the service with `sudo systemctl enable --now {unit}`."),
+        Err(_) => format!(
+            "Start (or restart) the {unit} service to use it: systemd hands a service its PAT only when it starts."
+        ),
     }
 }

@@ -2,6 +2,10 @@
 //! Readable by an operator in the service's group (the file is mode 0640). Exit status:
 //! 0 all covered, 3 partial coverage, 4 the agent is not running (or its state is stale),
 //! 1 unreadable state (README, "Exit status").
+//!
+//! On a machine with instances of the template unit (several hotkeys), `status` without
+//! `--instance`, `--config` or `--state-dir` shows one line per agent instead, and exits with
+//! the worst of their statuses: 4 before 1 before 3 before 0.
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
@@ -12,35 +16,32 @@ use crate::clock::{ago, clock_utc, Clock};
 use crate::daemon::state::{Running, StateFile};
 use crate::exit;
 use crate::github::PatStanding;
-use crate::reconcile::tracker::Coverage;
+use crate::reconcile::tracker::{Coverage, Summary};
 use crate::report::{self, short_hotkey};
-use crate::settings::{self, Flags};
+use crate::settings::{self, instance, Env, Flags, ServicePaths, Settings};
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
-    let flags = Flags { config: args.config.clone(), state_dir: args.state_dir.clone(), ..Flags::default() };
-    let settings = settings::load(&flags)?;
-    let file = StateFile::in_dir(&settings.daemon.state_dir);
-    let state = file.read().map_err(|e| {
-        let path = file.path().display();
-        match e.kind() {
-            std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
-                "you may not read {path}: add yourself to the service's group with `sudo usermod -aG gittensor-miner-agent $USER` and log in again (or run `sudo gittensor-miner-agent status`)"
-            ),
-            std::io::ErrorKind::NotFound => anyhow::anyhow!(
-                "no state at {path}: the agent has not run here yet (`sudo systemctl enable --now gittensor-miner-agent`), or it keeps its state elsewhere (--state-dir, daemon.state_dir)"
-            ),
-            _ => anyhow::anyhow!("cannot read {path}: {e}"),
+    if args.config.is_none() && args.state_dir.is_none() && args.instance.is_none() {
+        let env = Env::capture(None);
+        let instances = instance::configured();
+        if env.config_file.is_none() && env.instance.is_none() && !instances.is_empty() {
+            return overview(&instances, args.json);
         }
-    })?;
+    }
+    let flags = Flags {
+        config: args.config.clone(),
+        state_dir: args.state_dir.clone(),
+        instance: args.instance.clone(),
+        ..Flags::default()
+    };
+    let settings = settings::load(&flags)?;
+    let unit = ServicePaths::of(settings.instance.as_deref()).unit();
+    let file = StateFile::in_dir(&settings.daemon.state_dir);
+    let state = file.read().map_err(|e| unreadable_state(&file, &unit, e))?;
     let summary = state.tracker.summary();
     let now = Clock::system().now_ms();
     let running = state.running(now, agent_process_alive);
-    let (running_token, running_since) = match running {
-        Running::Yes => ("running", None),
-        Running::Stopped { at_ms } => ("stopped", Some(at_ms)),
-        Running::Died { last_seen_ms } => ("died", Some(last_seen_ms)),
-        Running::Stale { last_seen_ms } => ("stale", Some(last_seen_ms)),
-    };
+    let (running_token, running_since) = running_token(running);
 
     if args.json {
         let validators: Vec<_> = state
@@ -119,38 +120,211 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         }
         line.push_str(&format!(" · state written {}.", ago(now, state.updated_ms)));
         report::emit(&line);
-        if let Some(warning) = not_running_warning(running, now) {
-            report::emit(&warning);
+        if let Some(warning) = not_running_warning(running, now, &unit) {
+            report::emit(&format!("\n{warning}"));
         }
     }
-    if running != Running::Yes {
-        return Ok(exit::AGENT_NOT_RUNNING);
-    }
-    // As `check`: 0 when every eligible validator last said it holds our valid PAT, 3 when
-    // some did not (or none is known yet); an unreadable state file is an error (1). The
-    // statuses in `--json` are the tokens of `check`/`post` (README, "JSON for scripts").
-    Ok(if summary.eligible > 0 && summary.covered == summary.eligible { exit::COVERED } else { exit::PARTIAL_COVERAGE })
+    Ok(exit_code(running, &summary))
 }
 
-/// What to tell an operator looking at a state file whose agent no longer runs.
-fn not_running_warning(running: Running, now: u64) -> Option<String> {
-    let fix = "start it with `sudo systemctl start gittensor-miner-agent`; why it stopped: `journalctl -u gittensor-miner-agent`";
+/// As `check`: 0 when every eligible validator last said it holds our valid PAT, 3 when
+/// some did not (or none is known yet); 4 when the agent is not running. (An unreadable state
+/// file is an error, 1.) The statuses in `--json` are the tokens of `check`/`post` (README,
+/// "JSON for scripts").
+fn exit_code(running: Running, summary: &Summary) -> u8 {
+    if running != Running::Yes {
+        exit::AGENT_NOT_RUNNING
+    } else if summary.eligible > 0 && summary.covered == summary.eligible {
+        exit::COVERED
+    } else {
+        exit::PARTIAL_COVERAGE
+    }
+}
+
+fn running_token(running: Running) -> (&'static str, Option<u64>) {
+    match running {
+        Running::Yes => ("running", None),
+        Running::Stopped { at_ms } => ("stopped", Some(at_ms)),
+        Running::Died { last_seen_ms } => ("died", Some(last_seen_ms)),
+        Running::Stale { last_seen_ms } => ("stale", Some(last_seen_ms)),
+    }
+}
+
+/// Why the state file of `unit`'s agent cannot be read, and what to do.
+fn unreadable_state(file: &StateFile, unit: &str, e: std::io::Error) -> anyhow::Error {
+    let path = file.path().display();
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "you may not read {path}: add yourself to the service's group with `sudo usermod -aG gittensor-miner-agent $USER` and log in again (or run `sudo gittensor-miner-agent status`)"
+        ),
+        std::io::ErrorKind::NotFound => anyhow::anyhow!(
+            "no state at {path}: the agent has not run here yet (`sudo systemctl enable --now {unit}`), or it keeps its state elsewhere (--state-dir, daemon.state_dir)"
+        ),
+        _ => anyhow::anyhow!("cannot read {path}: {e}"),
+    }
+}
+
+/// What to tell an operator looking at a state file whose agent (`unit`) no longer runs.
+fn not_running_warning(running: Running, now: u64, unit: &str) -> Option<String> {
+    let fix = format!("start it with `sudo systemctl start {unit}`; why it stopped: `journalctl -u {unit}`");
     Some(match running {
         Running::Yes => return None,
         Running::Stopped { at_ms } => format!(
-            "\nTHE AGENT IS NOT RUNNING: it stopped at {} ({}); the figures above are from then. To resume, {fix}.",
+            "THE AGENT IS NOT RUNNING: it stopped at {} ({}); the figures above are from then. To resume, {fix}.",
             clock_utc(at_ms),
             ago(now, at_ms)
         ),
         Running::Died { last_seen_ms } => format!(
-            "\nTHE AGENT IS NOT RUNNING: its process is gone without a clean stop (last seen {}); the figures above are from then. To resume, {fix}.",
+            "THE AGENT IS NOT RUNNING: its process is gone without a clean stop (last seen {}); the figures above are from then. To resume, {fix}.",
             ago(now, last_seen_ms)
         ),
         Running::Stale { last_seen_ms } => format!(
-            "\nTHE AGENT LOOKS DOWN OR HUNG: its state was last written {} (a running agent writes it every minute); the figures above are from then. Check `systemctl status gittensor-miner-agent`; to resume, {fix}.",
+            "THE AGENT LOOKS DOWN OR HUNG: its state was last written {} (a running agent writes it every minute); the figures above are from then. Check `systemctl status {unit}`; to resume, {fix}.",
             ago(now, last_seen_ms)
         ),
     })
+}
+
+/// One agent of the overview: the plain unit's or an instance's.
+struct Agent {
+    paths: ServicePaths,
+    seen: Seen,
+}
+
+enum Seen {
+    /// Its state file: the agent, and what it last knew.
+    State { running: Running, summary: Summary, pat: Option<String>, updated_ms: u64 },
+    /// An instance that is set up (its config exists) but has written no state yet.
+    NeverRan,
+    /// Its config or state cannot be read.
+    Unreadable(String),
+}
+
+impl Agent {
+    fn exit(&self) -> u8 {
+        match &self.seen {
+            Seen::State { running, summary, .. } => exit_code(*running, summary),
+            Seen::NeverRan => exit::AGENT_NOT_RUNNING,
+            Seen::Unreadable(_) => exit::COULD_NOT_RUN,
+        }
+    }
+}
+
+/// Looks at one agent; `None` for the plain unit's when it never ran (a machine that runs only
+/// instances).
+fn look(paths: ServicePaths, now: u64) -> Option<Agent> {
+    let flags = Flags { instance: paths.instance.clone(), ..Flags::default() };
+    let settings: Settings = match settings::load_quietly(&flags) {
+        Ok(settings) => settings,
+        Err(e) => return Some(Agent { paths, seen: Seen::Unreadable(e.to_string()) }),
+    };
+    let file = StateFile::in_dir(&settings.daemon.state_dir);
+    let seen = match file.read() {
+        Ok(state) => Seen::State {
+            running: state.running(now, agent_process_alive),
+            summary: state.tracker.summary(),
+            pat: state.pat.as_ref().map(|p| format!("{} ({})", p.masked, p.verdict.name())),
+            updated_ms: state.updated_ms,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && paths.instance.is_none() => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Seen::NeverRan,
+        Err(e) => Seen::Unreadable(format!("{:#}", unreadable_state(&file, &paths.unit(), e))),
+    };
+    Some(Agent { paths, seen })
+}
+
+/// `status` on a machine with instances: every agent, one line each; the worst exit status.
+fn overview(instances: &[String], json: bool) -> anyhow::Result<u8> {
+    let now = Clock::system().now_ms();
+    let agents: Vec<Agent> = std::iter::once(ServicePaths::of(None))
+        .chain(instances.iter().map(|name| ServicePaths::of(Some(name))))
+        .filter_map(|paths| look(paths, now))
+        .collect();
+    let code = agents.iter().map(Agent::exit).max_by_key(|code| severity(*code)).unwrap_or(exit::COVERED);
+    if json {
+        let list: Vec<_> = agents
+            .iter()
+            .map(|a| {
+                let mut entry =
+                    json!({"agent": a.paths.name(), "unit": format!("{}.service", a.paths.unit()), "exit": a.exit()});
+                match &a.seen {
+                    Seen::State { running, summary, pat, updated_ms } => {
+                        let (token, since) = running_token(*running);
+                        entry["state"] = json!(token);
+                        entry["since_ms"] = json!(since);
+                        entry["summary"] = json!(summary);
+                        entry["pat"] = json!(pat);
+                        entry["updated_ms"] = json!(updated_ms);
+                    }
+                    Seen::NeverRan => entry["state"] = json!("never_ran"),
+                    Seen::Unreadable(why) => {
+                        entry["state"] = json!("unreadable");
+                        entry["error"] = json!(why);
+                    }
+                }
+                entry
+            })
+            .collect();
+        report::emit(&format!("{:#}", json!({"success": code == exit::COVERED, "agents": list})));
+        return Ok(code);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "Agent",
+        "Unit",
+        "Covered",
+        "PAT",
+        "Running",
+        "State written",
+    ]);
+    let mut notes = Vec::new();
+    for a in &agents {
+        let unit = a.paths.unit();
+        let row = match &a.seen {
+            Seen::State { running, summary, pat, updated_ms } => {
+                if let Some(warning) = not_running_warning(*running, now, &unit) {
+                    notes.push(format!("{}: {warning}", a.paths.name()));
+                }
+                let (token, _) = running_token(*running);
+                vec![
+                    format!("{}/{}", summary.covered, summary.eligible),
+                    pat.clone().unwrap_or_default(),
+                    token.to_owned(),
+                    ago(now, *updated_ms),
+                ]
+            }
+            Seen::NeverRan => {
+                notes.push(format!(
+                    "{}: THE AGENT HAS NOT RUN YET: start it with `sudo systemctl enable --now {unit}` (README, \"Several hotkeys on one machine\").",
+                    a.paths.name()
+                ));
+                vec![String::new(), String::new(), "never ran".into(), String::new()]
+            }
+            Seen::Unreadable(why) => {
+                notes.push(format!("{}: {why}", a.paths.name()));
+                vec![String::new(), String::new(), "unreadable".into(), String::new()]
+            }
+        };
+        let mut cells = vec![a.paths.name().to_owned(), unit];
+        cells.extend(row);
+        table.add_row(cells);
+    }
+    report::emit(&table.to_string());
+    for note in notes {
+        report::emit(&format!("\n{note}"));
+    }
+    report::emit("\nEach agent's validators: `gittensor-miner-agent status --instance NAME` (the plain unit's: `--config /etc/gittensor-miner-agent/config.toml`).");
+    Ok(code)
+}
+
+/// Which exit status wins in the overview: not running, then unreadable, then partial.
+fn severity(code: u8) -> u8 {
+    match code {
+        exit::AGENT_NOT_RUNNING => 3,
+        exit::COULD_NOT_RUN => 2,
+        exit::PARTIAL_COVERAGE => 1,
+        _ => 0,
+    }
 }
 
 /// Whether `pid` is a live gittensor-miner-agent process, when this user can see it:

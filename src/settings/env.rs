@@ -25,31 +25,39 @@ pub struct Env {
     pub root: bool,
     /// Which of the packaged service's files exist on this machine.
     pub service_files: ServiceFiles,
-    /// `$GITTENSOR_MINER_AGENT_INSTANCE`: the template unit's instance (one per hotkey).
+    /// The template unit's instance (one per hotkey): `--instance`, else
+    /// `$GITTENSOR_MINER_AGENT_INSTANCE` (which the unit sets).
     pub instance: Option<String>,
+    /// The files of the service meant: that instance's, or the plain unit's.
+    pub service_paths: super::ServicePaths,
 }
 
-/// The packaged service's files, as found when the environment was captured.
+/// The packaged service's files ([`Env::service_paths`]), as found when the environment was captured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServiceFiles {
-    /// [`super::SYSTEM_CONFIG`].
+    /// Its config ([`super::SYSTEM_CONFIG`] for the plain unit).
     pub config: bool,
-    /// [`super::SERVICE_HOTKEY`], the copy of the miner's hotkey the unit hands over.
+    /// Its copy of the miner's hotkey the unit hands over ([`super::SERVICE_HOTKEY`]).
     pub hotkey: bool,
-    /// [`crate::secrets::SERVICE_CREDENTIAL`], the service's encrypted PAT.
+    /// Its encrypted PAT ([`crate::secrets::SERVICE_CREDENTIAL`]).
     pub pat: bool,
 }
 
 impl Env {
-    pub fn capture() -> Self {
+    /// The environment now, for the instance `--instance` names (`None`: none named).
+    pub fn capture(instance_flag: Option<&str>) -> Self {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         let credentials = var("CREDENTIALS_DIRECTORY").map(PathBuf::from);
         let hotkey_credential = var(HOTKEY_CREDENTIAL_ENV)
             .zip(credentials)
             .map(|(name, dir)| dir.join(name))
             .filter(|path| std::fs::read(path).is_ok_and(|bytes| !crate::secrets::is_unset_credential(&bytes)));
+        let instance = instance_flag
+            .map(str::to_owned)
+            .or_else(|| var(super::INSTANCE_ENV).map(|v| v.to_string_lossy().into_owned()));
+        let service_paths = super::ServicePaths::of(instance.as_deref());
         // `exists`, not `is_file`: a file root may not read yet is still the service's.
-        let exists = |path: &str| Path::new(path).exists();
+        let exists = |path: &Path| path.exists();
         Env {
             home: var("HOME").map(PathBuf::from),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
@@ -60,11 +68,12 @@ impl Env {
             service: var(HOTKEY_CREDENTIAL_ENV).is_some(),
             root: effective_uid() == Some(0),
             service_files: ServiceFiles {
-                config: exists(super::SYSTEM_CONFIG),
-                hotkey: exists(super::SERVICE_HOTKEY),
-                pat: exists(crate::secrets::SERVICE_CREDENTIAL),
+                config: exists(&service_paths.config),
+                hotkey: exists(&service_paths.hotkey),
+                pat: exists(&service_paths.pat),
             },
-            instance: var(super::INSTANCE_ENV).map(|v| v.to_string_lossy().into_owned()),
+            instance,
+            service_paths,
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod env;
 mod file;
+pub mod instance;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::transport::Target;
 use crate::wallet;
 pub use env::{Env, ServiceFiles};
 pub use file::{parse, read_file, ConfigFile, StaticValidator};
+pub use instance::ServicePaths;
 
 /// Where the packaged service reads its configuration.
 pub const SYSTEM_CONFIG: &str = "/etc/gittensor-miner-agent/config.toml";
@@ -50,13 +52,24 @@ pub enum ConfigError {
     Unquoted { path: PathBuf, line: usize, key: String, value: String },
     #[error("{origin}: `{key}` {problem}; {fix}")]
     Invalid { origin: String, key: String, problem: String, fix: String },
-    #[error("the service has no hotkey: `sudo install -m 0600 ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey> {SERVICE_HOTKEY}`, then `sudo systemctl restart gittensor-miner-agent` (the service cannot read home directories: it signs with that copy)")]
-    NoServiceHotkey,
+    /// `hotkey`: where the unit loads it from; `unit`: the plain unit or an instance of the template.
+    #[error("the service has no hotkey: `sudo install -m 0600 ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey> {}`, then `sudo systemctl restart {unit}` (the service cannot read home directories: it signs with that copy)", .hotkey.display())]
+    NoServiceHotkey { hotkey: PathBuf, unit: String },
+    #[error("${INSTANCE_ENV}: {0}")]
+    BadInstance(String),
 }
 
 /// What to do about a config file that cannot be read, by why.
 fn unreadable(path: &Path, error: &std::io::Error, named_by: &Option<&'static str>) -> String {
     let named = match named_by {
+        // `--instance NAME` names /etc/gittensor-miner-agent/NAME.toml.
+        Some("--instance") if error.kind() == std::io::ErrorKind::NotFound => {
+            let name = path.file_stem().unwrap_or_default().to_string_lossy();
+            return format!(
+                "it does not exist, so there is no instance {name} here: check the name (`ls {}/*.toml` lists the instances), or set it up (README, \"Several hotkeys on one machine\")",
+                instance::ETC_DIR
+            );
+        }
         Some(by) => format!("check the path given to {by}"),
         None => "check the path".to_owned(),
     };
@@ -91,6 +104,8 @@ pub struct Flags {
     pub retry_budget_secs: Option<f64>,
     /// `run --state-dir`, `status --state-dir`.
     pub state_dir: Option<String>,
+    /// `--instance NAME`: the template unit's instance whose files to use (validated by the CLI).
+    pub instance: Option<String>,
 }
 
 /// The chain to read validators from.
@@ -180,7 +195,8 @@ pub struct Daemon {
     pub expiry_warning_days: u32,
 }
 
-/// Which file to read, and what named it: `--config`, then `$GITTENSOR_MINER_AGENT_CONFIG`;
+/// Which file to read, and what named it: `--config`; an instance's own
+/// `/etc/gittensor-miner-agent/NAME.toml` (`--instance NAME`); `$GITTENSOR_MINER_AGENT_CONFIG`;
 /// as root on a server with the service installed, the service's `/etc/…` (`sudo
 /// gittensor-miner-agent check` means the service's settings, not root's own); then the
 /// user's `~/.config/gittensor-miner-agent/config.toml`, then `/etc/…`. `None`: defaults only.
@@ -188,10 +204,13 @@ pub fn locate(explicit: Option<&Path>, env: &Env) -> Option<(PathBuf, Option<&'s
     if let Some(path) = explicit {
         return Some((path.to_owned(), Some("--config")));
     }
+    if env.instance.is_some() {
+        return Some((env.service_paths.config.clone(), Some("--instance")));
+    }
     if let Some(path) = &env.config_file {
         return Some((path.clone(), Some(CONFIG_ENV)));
     }
-    let system = env.service_files.config.then(|| PathBuf::from(SYSTEM_CONFIG));
+    let system = env.service_files.config.then(|| env.service_paths.config.clone());
     if env.root && system.is_some() {
         return system.map(|p| (p, None));
     }
@@ -211,7 +230,7 @@ pub fn load(flags: &Flags) -> Result<Settings, ConfigError> {
 
 /// [`load`], without the line about the service's files (`pat`: neither hotkey nor chain).
 pub fn load_quietly(flags: &Flags) -> Result<Settings, ConfigError> {
-    let env = Env::capture();
+    let env = Env::capture(flags.instance.as_deref());
     let located = locate(flags.config.as_deref(), &env);
     let file = match &located {
         Some((path, named_by)) => read_file(path, *named_by)?,
@@ -283,6 +302,9 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
             None => "built-in defaults".to_owned(),
         },
     };
+    if let Some(name) = &env.instance {
+        instance::validate(name).map_err(ConfigError::BadInstance)?;
+    }
     let chain = chain(&origins, &file, flags)?;
     let (wallet_label, hotkey_file) = hotkey(&origins, &file, flags, env)?;
     let picked = picked_for_root(path.as_deref(), &hotkey_file, flags, env);
@@ -326,8 +348,10 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
         pat_account,
         pat_credential,
         retry,
-        service_pat: (env.root && !env.service && env.service_files.pat)
-            .then(|| PathBuf::from(crate::secrets::SERVICE_CREDENTIAL)),
+        // `post` reads only the plain unit's credential (`secrets::read_service_credential`):
+        // an instance's PAT is never taken for another hotkey.
+        service_pat: (env.root && !env.service && env.service_files.pat && env.instance.is_none())
+            .then(|| env.service_paths.pat.clone()),
         picked,
         post_budget,
         static_validators,
@@ -387,8 +411,9 @@ fn chain(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<Chain, C
 }
 
 /// Which hotkey file: `--hotkey-file`, the service's credential, the file's
-/// `hotkey_file`; as root with no `--wallet`/`--hotkey`/`--wallets-dir`, the service's copy
-/// in `/etc/…` when there is one; then the wallet layout `<wallets_dir>/<wallet>/hotkeys/<hotkey>`.
+/// `hotkey_file`; with no `--wallet`/`--hotkey`/`--wallets-dir`, the service's copy in `/etc/…`
+/// (as root, when there is one; always for a named instance, whose hotkey that is); then the
+/// wallet layout `<wallets_dir>/<wallet>/hotkeys/<hotkey>`.
 /// The service itself (which cannot read home directories) has only its credential.
 fn hotkey(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Result<(String, PathBuf), ConfigError> {
     let wallet_name = flags.wallet.clone().or(file.wallet.clone()).unwrap_or_else(|| "default".into());
@@ -412,8 +437,15 @@ fn hotkey(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Res
         (Some(explicit), _, _) => env.expand_tilde(explicit),
         (None, Some(credential), _) => credential.clone(),
         (None, None, Some(configured)) => env.expand_tilde(configured),
-        (None, None, None) if env.service => return Err(ConfigError::NoServiceHotkey),
-        (None, None, None) if env.root && env.service_files.hotkey && !wallet_named => PathBuf::from(SERVICE_HOTKEY),
+        (None, None, None) if env.service => {
+            return Err(ConfigError::NoServiceHotkey {
+                hotkey: env.service_paths.hotkey.clone(),
+                unit: env.service_paths.unit(),
+            })
+        }
+        (None, None, None) if (env.root && env.service_files.hotkey || env.instance.is_some()) && !wallet_named => {
+            env.service_paths.hotkey.clone()
+        }
         (None, None, None) => wallet::hotkey_path(&wallets_dir, &wallet_name, &hotkey_name),
     };
     Ok((format!("{wallet_name}/{hotkey_name}"), hotkey_file))
@@ -425,14 +457,21 @@ fn picked_for_root(config: Option<&Path>, hotkey_file: &Path, flags: &Flags, env
     if !env.root || env.service {
         return None;
     }
-    let config = (flags.config.is_none() && env.config_file.is_none() && config == Some(Path::new(SYSTEM_CONFIG)))
-        .then_some("config ".to_owned() + SYSTEM_CONFIG);
-    let hotkey = (flags.hotkey_file.is_none() && hotkey_file == Path::new(SERVICE_HOTKEY))
-        .then_some("hotkey ".to_owned() + SERVICE_HOTKEY);
+    let paths = &env.service_paths;
+    let config = (flags.config.is_none()
+        && (env.config_file.is_none() || env.instance.is_some())
+        && config == Some(paths.config.as_path()))
+    .then(|| format!("config {}", paths.config.display()));
+    let hotkey = (flags.hotkey_file.is_none() && hotkey_file == paths.hotkey)
+        .then(|| format!("hotkey {}", paths.hotkey.display()));
     let picked: Vec<String> = config.into_iter().chain(hotkey).collect();
+    let whose = match &paths.instance {
+        None => "the service's".to_owned(),
+        Some(name) => format!("instance {name}'s"),
+    };
     (!picked.is_empty()).then(|| {
         format!(
-            "note: running as root: using the service's {} (--config, --wallet/--hotkey or --hotkey-file pick others)",
+            "note: running as root: using {whose} {} (--config, --wallet/--hotkey or --hotkey-file pick others)",
             picked.join(" and ")
         )
     })
@@ -592,7 +631,7 @@ fn daemon(origins: &Origins, file: &ConfigFile, flags: &Flags, env: &Env) -> Res
         .or(d.and_then(|d| d.state_dir.as_deref()))
         .map(|p| env.expand_tilde(p))
         .or_else(|| env.state_directory.clone())
-        .unwrap_or_else(|| PathBuf::from(SYSTEM_STATE_DIR));
+        .unwrap_or_else(|| env.service_paths.state_dir.clone());
     let sweep_interval =
         origins.seconds("daemon.sweep_interval_secs", None, get(|d| d.sweep_interval_secs), 900.0, 7.0 * 86_400.0)?;
     let sweep_cron = d.and_then(|d| d.sweep_cron.clone());
