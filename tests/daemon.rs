@@ -679,3 +679,23 @@ fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
     assert!(scrape().contains("gittensor_miner_agent_checks_total{agent=\"default\",uid=\"1\""), "{}", scrape());
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }
+
+/// The unit's reload runs `run --check-config` first. systemd hands the hotkey credential to
+/// the running service, not to that check, so a good config passes without it; a broken one
+/// is refused with the reason and exit 78.
+#[test]
+fn check_config_judges_the_config_alone_as_the_units_reload_runs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "netuid = 74\n[daemon]\nsweep_interval_secs = 600\n").unwrap();
+    let as_reload = [("GITTENSOR_MINER_AGENT_HOTKEY_CREDENTIAL", "hotkey")];
+    let out = agent(&["run", "--config", config.to_str().unwrap(), "--check-config"], &as_reload);
+    assert_eq!(code(&out), 0, "{}", all_output(&out));
+    assert!(text(&out.stdout).starts_with("config OK: "), "{}", all_output(&out));
+
+    std::fs::write(&config, format!("{}\nthis line is not toml\n", std::fs::read_to_string(&config).unwrap())).unwrap();
+    let out = agent(&["run", "--config", config.to_str().unwrap(), "--check-config"], &as_reload);
+    assert_eq!(code(&out), 78, "{}", all_output(&out));
+    let said = text(&out.stderr);
+    assert!(said.contains("the new config is invalid, so the running agent keeps its current one") && said.contains("line"), "{said}");
+}

@@ -47,7 +47,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 /// `run --check-config`: the reload's first step. Stderr is what `systemctl status` and the
 /// journal show when a reload is refused.
 fn check_config(flags: &Flags) -> u8 {
-    match settings::load(flags) {
+    match settings::check_config(flags) {
         Ok(settings) => {
             let path = settings.config_file.map_or_else(|| "no config file; defaults".to_owned(), |p| p.display().to_string());
             crate::report::emit(&format!("config OK: {path}"));

@@ -239,6 +239,19 @@ pub fn load_quietly(flags: &Flags) -> Result<Settings, ConfigError> {
     resolve(located.map(|(path, _)| path), file, flags, &env)
 }
 
+/// The config alone, as `run --check-config` (the unit's reload) checks it: systemd hands
+/// the hotkey credential to the running service, not to the reload's check, so its absence
+/// there says nothing about the config.
+pub fn check_config(flags: &Flags) -> Result<Settings, ConfigError> {
+    let env = Env { service: false, ..Env::capture(flags.instance.as_deref()) };
+    let located = locate(flags.config.as_deref(), &env);
+    let file = match &located {
+        Some((path, named_by)) => read_file(path, *named_by)?,
+        None => ConfigFile::default(),
+    };
+    resolve(located.map(|(path, _)| path), file, flags, &env)
+}
+
 /// Where a value came from, for error messages.
 struct Origins {
     file: String,
