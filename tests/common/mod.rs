@@ -36,12 +36,20 @@ pub struct Emulator {
 impl Emulator {
     /// Starts `count` validators on 127.0.0.1, each a real `bittensor.Axon`, plus fake GitHub.
     pub fn start(count: usize) -> Emulator {
+        Emulator::start_with_miners(count, 1)
+    }
+
+    /// [`Emulator::start`] with `miners` miner hotkeys every validator knows (wallets `miner`,
+    /// `miner2`, …; [`Emulator::miner`]), for several agents side by side.
+    pub fn start_with_miners(count: usize, miners: usize) -> Emulator {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator/emulator.py");
-        let mut child = Command::new(python())
-            .arg(&script)
-            .arg("--validators")
-            .arg(count.to_string())
+        let mut command = Command::new(python());
+        command.arg(&script).arg("--validators").arg(count.to_string());
+        if miners != 1 {
+            command.arg("--miners").arg(miners.to_string());
+        }
+        let mut child = command
             .arg("--dir")
             .arg(dir.path().join("wallets"))
             .env("PYTHONUNBUFFERED", "1")
@@ -115,10 +123,24 @@ impl Emulator {
         )
     }
 
-    /// The miner and every emulated validator, as the chain lists them.
+    /// The miner and every emulated validator, as the chain lists them; further miners
+    /// ([`Emulator::start_with_miners`]) follow as uids after the validators'.
     pub fn chain_neurons(&self) -> Vec<fake_chain::FakeNeuron> {
         let count = self.info["validators"].as_array().unwrap().len();
-        std::iter::once(self.miner_neuron()).chain((0..count).map(|i| self.validator_neuron(i))).collect()
+        let more = (1..self.miner_count()).map(|i| {
+            fake_chain::FakeNeuron::miner((count + i) as u16, account_bytes(self.miner(i)["ss58"].as_str().unwrap()))
+        });
+        std::iter::once(self.miner_neuron()).chain((0..count).map(|i| self.validator_neuron(i))).chain(more).collect()
+    }
+
+    /// How many miner hotkeys the validators know.
+    pub fn miner_count(&self) -> usize {
+        self.info["miners"].as_array().map_or(1, Vec::len)
+    }
+
+    /// Miner `i` (0 is `miner`): `wallet`, `hotkey`, `ss58`, `hotkey_file`.
+    pub fn miner(&self, i: usize) -> &Value {
+        &self.info["miners"][i]
     }
 
     pub fn miner_hotkey_file(&self) -> String {

@@ -352,15 +352,18 @@ def wait_for_port_closed(port: int, timeout: float = 15.0):
 
 
 class Network:
-    def __init__(self, root: str, count: int, in_process_github: bool = False):
+    def __init__(self, root: str, count: int, in_process_github: bool = False, miners: int = 1):
         self.root = root
         self.github = FakeGitHub(in_process_github)
         self.github.serve()
         self.miner = make_wallet(root, "miner")
+        # More miners (`--miners N`): wallets miner2 … minerN, each hotkey known to every
+        # validator, for several agents side by side (one per hotkey).
+        self.other_miners = [make_wallet(root, f"miner{i}") for i in range(2, miners + 1)]
         self.stranger = make_wallet(root, "stranger")  # a hotkey no validator knows
-        miner_ss58 = self.miner.hotkey.ss58_address
+        allowed = {w.hotkey.ss58_address for w in [self.miner, *self.other_miners]}
         self.validators = [
-            EmulatedValidator(uid, make_wallet(root, f"validator{uid}"), self.github, {miner_ss58})
+            EmulatedValidator(uid, make_wallet(root, f"validator{uid}"), self.github, allowed)
             for uid in range(count)
         ]
 
@@ -368,11 +371,16 @@ class Network:
         def hotkey_file(w: Wallet) -> str:
             return os.path.join(self.root, w.name, "hotkeys", "default")
 
+        def miner(w: Wallet) -> dict:
+            return {"wallet": w.name, "hotkey": "default", "ss58": w.hotkey.ss58_address,
+                    "hotkey_file": hotkey_file(w)}
+
         return {
             "github_url": self.github.url,
             "wallets_dir": self.root,
-            "miner": {"wallet": "miner", "hotkey": "default", "ss58": self.miner.hotkey.ss58_address,
-                      "hotkey_file": hotkey_file(self.miner)},
+            "miner": miner(self.miner),
+            # Every miner, the first ("miner") included.
+            "miners": [miner(w) for w in [self.miner, *self.other_miners]],
             "stranger": {"ss58": self.stranger.hotkey.ss58_address, "hotkey_file": hotkey_file(self.stranger)},
             "validators": [
                 {"uid": v.uid, "hotkey": v.wallet.hotkey.ss58_address, "ip": "127.0.0.1", "port": v.port}
@@ -457,13 +465,15 @@ class Network:
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--validators", type=int, default=3)
+    parser.add_argument("--miners", type=int, default=1,
+                        help="miner hotkeys every validator knows (wallets miner, miner2, …)")
     parser.add_argument("--dir", default=None, help="where wallets are written (default: a temp dir)")
     parser.add_argument("--in-process-github", action="store_true",
                         help="validators look tokens up without an HTTP call (for benchmarks)")
     args = parser.parse_args()
     root = args.dir or tempfile.mkdtemp(prefix="gma-emulator-")
 
-    network = Network(root, args.validators, args.in_process_github)
+    network = Network(root, args.validators, args.in_process_github, args.miners)
     description = network.describe()
     description["control_url"] = f"http://127.0.0.1:{network.serve_control()}"
     print(json.dumps(description), flush=True)

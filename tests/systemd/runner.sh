@@ -6,10 +6,18 @@ set -u
 S=/e2e
 unit=gittensor-miner-agent
 config=/etc/gittensor-miner-agent/config.toml
+# Instances of the template unit, one hotkey each (the host wrote NAME.toml, NAME.hotkey, pat-NAME).
+instances=$(cat $S/instances)
 
 wait_for() { for _ in $(seq 1 600); do [ -e "$S/$1" ] && return 0; sleep 0.2; done; return 1; }
-wait_active() { for _ in $(seq 1 300); do [ "$(systemctl is-active $unit)" = active ] && return 0; sleep 0.2; done; return 1; }
-show() { systemctl show $unit -p ActiveState -p SubState -p Result -p ExecMainStatus -p NRestarts -p MainPID; }
+wait_active() {
+    local u=${1:-$unit}
+    for _ in $(seq 1 300); do [ "$(systemctl is-active "$u")" = active ] && return 0; sleep 0.2; done
+    return 1
+}
+# Until `status` (with these arguments) says every validator is covered (exit 0), 30 s at most.
+wait_covered() { for _ in $(seq 1 150); do gittensor-miner-agent status "$@" > /dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
+show() { systemctl show "${1:-$unit}" -p ActiveState -p SubState -p Result -p ExecMainStatus -p NRestarts -p MainPID; }
 
 # 1. The unconfigured first run: no PAT stored yet.
 systemctl start $unit
@@ -27,7 +35,53 @@ sleep 5
 systemctl status $unit --no-pager -l > $S/status.txt 2>&1
 gittensor-miner-agent status --config $config > $S/agent-status.txt 2>&1
 
-# 3. A validator loses its store (the host restarts it); the agent repairs it.
+# 2b. Two more hotkeys beside it, the README's way: an instance of the template unit each,
+# with its own config, hotkey copy and PAT. The first is started once before its PAT is
+# stored: it must say which `pat set` it needs.
+for name in $instances; do
+    install -m 0640 -g gittensor-miner-agent $S/$name.toml /etc/gittensor-miner-agent/$name.toml
+    install -m 0600 $S/$name.hotkey /etc/gittensor-miner-agent/$name.hotkey
+done
+first=${instances%% *}
+systemctl start $unit@$first
+sleep 4
+show $unit@$first > $S/first-run-$first.txt
+journalctl -u $unit@$first --no-pager -o cat > $S/first-run-$first-journal.txt
+systemctl reset-failed $unit@$first
+for name in $instances; do
+    gittensor-miner-agent pat set --systemd --instance $name --stdin < $S/pat-$name > $S/pat-set-$name.txt 2>&1
+    echo "rc=$?" >> $S/pat-set-$name.txt
+    systemctl enable --now $unit@$name > $S/enable-$name.txt 2>&1
+done
+for name in $instances; do wait_active $unit@$name; done
+touch $S/await-instances
+wait_for instances-covered
+for name in $instances; do
+    wait_covered --instance $name
+    systemctl status $unit@$name --no-pager -l > $S/status-$name.txt 2>&1
+    gittensor-miner-agent status --instance $name > $S/agent-status-$name.txt 2>&1
+    echo "rc=$?" >> $S/agent-status-$name.txt
+    ls /var/lib/gittensor-miner-agent/$name/state.json > $S/state-$name.txt 2>&1
+done
+# Every agent on the machine, one line each.
+gittensor-miner-agent status > $S/overview.txt 2>&1
+echo "rc=$?" >> $S/overview.txt
+gittensor-miner-agent status --json > $S/overview.json 2> /dev/null
+# An instance reloads its own config.
+systemctl reload $unit@$first > $S/reload-$first.txt 2>&1
+echo "rc=$?" >> $S/reload-$first.txt
+show $unit@$first >> $S/reload-$first.txt
+# An upgrade (the same .deb again) restarts the running instances, as it does the plain unit.
+{
+    for name in $instances; do echo "before-$name=$(systemctl show -p MainPID --value $unit@$name)"; done
+    dpkg -i /pkg.deb > /dev/null 2>&1
+    echo "dpkg rc=$?"
+    for name in $instances; do wait_active $unit@$name; done
+    wait_active
+    for name in $instances; do echo "after-$name=$(systemctl show -p MainPID --value $unit@$name)"; done
+} > $S/upgrade.txt 2>&1
+
+# 3. A validator loses its store (the host restarts it); every agent repairs it.
 touch $S/await-loss
 wait_for repaired
 
@@ -70,22 +124,36 @@ echo "OldPID=$old" >> $S/watchdog.txt
 
 # 6. Hardening, and the logs.
 systemd-analyze security $unit --no-pager > $S/security.txt 2>&1
+systemd-analyze security $unit@$first --no-pager > $S/security-$first.txt 2>&1
 journalctl -u $unit --no-pager -o verbose > $S/journal-verbose.txt
 journalctl -u $unit --no-pager > $S/journal.txt
+for name in $instances; do journalctl -u $unit@$name --no-pager > $S/journal-$name.txt; done
 
-# 7. A clean stop; `status` must not present the last state as a running agent's.
+# 7. A clean stop; `status` must not present the last state as a running agent's, and the
+# overview of every agent must say which one is not running.
 systemctl stop $unit
 show > $S/stop.txt
 gittensor-miner-agent status --config $config > $S/status-stopped.txt 2>&1
 echo "rc=$?" >> $S/status-stopped.txt
+gittensor-miner-agent status > $S/overview-one-stopped.txt 2>&1
+echo "rc=$?" >> $S/overview-one-stopped.txt
+last=${instances##* }
+systemctl stop $unit@$last
+gittensor-miner-agent status --instance $last > $S/status-stopped-$last.txt 2>&1
+echo "rc=$?" >> $S/status-stopped-$last.txt
 
-# 8. Purge removes what the package made, and nothing else.
+# 8. Purge removes what the package made, the instances' files included, and nothing else.
 dpkg --purge gittensor-miner-agent > $S/purge-log.txt 2>&1
 {
     for p in /usr/bin/gittensor-miner-agent /etc/gittensor-miner-agent /var/lib/gittensor-miner-agent \
              /var/lib/private/gittensor-miner-agent /usr/lib/systemd/system/gittensor-miner-agent.service \
-             /lib/systemd/system/gittensor-miner-agent.service /etc/keep-me; do
-        if [ -e "$p" ]; then echo "present $p"; else echo "absent $p"; fi
+             /lib/systemd/system/gittensor-miner-agent.service /usr/lib/systemd/system/gittensor-miner-agent@.service \
+             /etc/systemd/system/multi-user.target.wants/gittensor-miner-agent.service /etc/keep-me; do
+        if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
+    done
+    for name in $instances; do
+        p=/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent@$name.service
+        if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
     done
     if getent passwd gittensor-miner-agent > /dev/null; then echo "user kept"; else echo "user gone"; fi
 } > $S/purge.txt
