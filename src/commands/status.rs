@@ -340,3 +340,19 @@ fn agent_process_alive(pid: u32) -> Option<bool> {
         Err(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overview_exits_with_the_worst_agents_status() {
+        let worst = |codes: &[u8]| codes.iter().copied().max_by_key(|c| severity(*c)).unwrap_or(exit::COVERED);
+        assert_eq!(worst(&[exit::COVERED, exit::COVERED]), exit::COVERED);
+        assert_eq!(worst(&[exit::COVERED, exit::PARTIAL_COVERAGE]), exit::PARTIAL_COVERAGE);
+        assert_eq!(worst(&[exit::PARTIAL_COVERAGE, exit::COULD_NOT_RUN]), exit::COULD_NOT_RUN);
+        assert_eq!(worst(&[exit::AGENT_NOT_RUNNING, exit::COULD_NOT_RUN, exit::COVERED]), exit::AGENT_NOT_RUNNING);
+        let never_ran = Agent { paths: ServicePaths::of(Some("carol")), seen: Seen::NeverRan };
+        assert_eq!(never_ran.exit(), exit::AGENT_NOT_RUNNING, "an instance set up but never started is not running");
+    }
+}

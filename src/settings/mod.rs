@@ -927,6 +927,57 @@ mod tests {
         assert_eq!((s.hotkey_file, s.picked), (PathBuf::from("/srv/hk"), None));
     }
 
+    /// `sudo gittensor-miner-agent … --instance alice` on a server with that instance set up.
+    fn root_naming_an_instance(name: &str) -> Env {
+        Env { instance: Some(name.to_owned()), service_paths: ServicePaths::of(Some(name)), ..root_on_a_server() }
+    }
+
+    #[test]
+    fn an_instance_named_means_its_own_config_hotkey_and_state() {
+        let env = root_naming_an_instance("alice");
+        let config = PathBuf::from("/etc/gittensor-miner-agent/alice.toml");
+        assert_eq!(locate(None, &env), Some((config.clone(), Some("--instance"))));
+        // --config still wins (the CLI refuses both together).
+        assert_eq!(locate(Some(Path::new("/srv/x.toml")), &env).unwrap().0, PathBuf::from("/srv/x.toml"));
+        let flags = Flags { instance: Some("alice".into()), ..Flags::default() };
+        let s = resolve(Some(config.clone()), ConfigFile::default(), &flags, &env).unwrap();
+        assert_eq!(s.hotkey_file, PathBuf::from("/etc/gittensor-miner-agent/alice.hotkey"));
+        assert_eq!(s.daemon.state_dir, PathBuf::from("/var/lib/gittensor-miner-agent/alice"));
+        assert_eq!((s.instance.as_deref(), s.agent_name()), (Some("alice"), "alice"));
+        // `post` decrypts only the plain unit's credential: never another hotkey's PAT.
+        assert_eq!(s.service_pat, None);
+        assert_eq!(
+            s.picked.as_deref(),
+            Some("note: running as root: using instance alice's config /etc/gittensor-miner-agent/alice.toml and hotkey /etc/gittensor-miner-agent/alice.hotkey (--config, --wallet/--hotkey or --hotkey-file pick others)")
+        );
+        // A member of the service's group reads the same state (the hotkey is root's).
+        let member = Env { root: false, ..env };
+        let s = resolve(Some(config), ConfigFile::default(), &flags, &member).unwrap();
+        assert_eq!(s.daemon.state_dir, PathBuf::from("/var/lib/gittensor-miner-agent/alice"));
+        assert_eq!(s.picked, None);
+    }
+
+    #[test]
+    fn an_instance_without_its_hotkey_or_config_says_which_files() {
+        let service = Env { service: true, ..root_naming_an_instance("bob") };
+        let err = resolve(None, ConfigFile::default(), &Flags::default(), &service).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "/etc/gittensor-miner-agent/bob.hotkey`, then `sudo systemctl restart gittensor-miner-agent@bob`"
+            ),
+            "{err}"
+        );
+        let missing = ConfigError::Unreadable {
+            path: "/etc/gittensor-miner-agent/bob.toml".into(),
+            error: std::io::ErrorKind::NotFound.into(),
+            named_by: Some("--instance"),
+        };
+        assert!(missing.to_string().contains("there is no instance bob here"), "{missing}");
+        let bad = Env { instance: Some("a/b".into()), ..Env::default() };
+        let err = resolve(None, ConfigFile::default(), &Flags::default(), &bad).unwrap_err().to_string();
+        assert!(err.starts_with("$GITTENSOR_MINER_AGENT_INSTANCE: \"a/b\" is not an instance name"), "{err}");
+    }
+
     #[test]
     fn a_user_never_gets_the_services_hotkey_or_pat() {
         let env = Env { root: false, home: Some(PathBuf::from("/home/miner")), ..root_on_a_server() };
