@@ -86,6 +86,14 @@ impl PatValidator for GitHub {
     }
 }
 
+/// The process's one TLS crypto provider: ring, which jsonrpsee (subxt's WebSocket client)
+/// links and installs too; reqwest is built without one of its own (`rustls-no-provider`).
+/// `main` installs it at start; [`GitHub::with_timeout`] makes sure of it for library callers.
+/// A no-op once installed.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub struct GitHub {
     base: String,
     client: reqwest::Client,
@@ -98,6 +106,7 @@ impl GitHub {
 
     /// Each request (headers and body) is bounded by `timeout`.
     pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+        install_tls_provider();
         let client = reqwest::Client::builder().user_agent(USER_AGENT).timeout(timeout).build()?;
         Ok(GitHub { base: base_url.trim_end_matches('/').to_owned(), client })
     }

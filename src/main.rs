@@ -1,9 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gittensor_miner_agent::{cli::Cli, commands, exit, telemetry};
+use gittensor_miner_agent::{cli::Cli, commands, exit, github, telemetry};
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process, before any client is built.
+    github::install_tls_provider();
     let cli = Cli::parse();
     telemetry::init(cli.verbose);
     // One thread is plenty for a few hundred concurrent requests and keeps memory small.

@@ -311,6 +311,7 @@ fn join_new_session_keyring() -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
 }
 
+#[cfg(feature = "secret-service")]
 fn open_secret_service() -> Result<Arc<CredentialStore>, SecretError> {
     // Without a session bus the D-Bus client would only time out; say so at once.
     if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
@@ -322,6 +323,16 @@ fn open_secret_service() -> Result<Arc<CredentialStore>, SecretError> {
     zbus_secret_service_keyring_store::Store::new()
         .map(|s| s as Arc<CredentialStore>)
         .map_err(|e| SecretError::StoreUnavailable { store: KeyringStore::SecretService, detail: e.to_string() })
+}
+
+/// A build without the `secret-service` feature (the .deb: servers): `auto` means the kernel
+/// keyring, and asking for the Secret Service says why it is not there.
+#[cfg(not(feature = "secret-service"))]
+fn open_secret_service() -> Result<Arc<CredentialStore>, SecretError> {
+    Err(SecretError::StoreUnavailable {
+        store: KeyringStore::SecretService,
+        detail: "this build has no Secret Service support (built without the `secret-service` cargo feature)".into(),
+    })
 }
 
 fn open_keyutils() -> Result<Arc<CredentialStore>, SecretError> {

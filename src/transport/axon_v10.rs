@@ -11,14 +11,17 @@
 //!   and `signature`; a 200 answer's headers are echoed from the request and are unsigned.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
 use sha3::{Digest, Sha3_256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::{CallError, Liveness, Provenance, Reply, SynapseCall, Target, Transport};
 use crate::wallet::{self, Hotkey};
@@ -27,6 +30,13 @@ use crate::wallet::{self, Hotkey};
 pub const DENDRITE_VERSION: u64 = 10_003_001;
 /// Largest answer body read from a validator; gittensor's answers are under 1 KiB.
 pub const DEFAULT_BODY_CAP: usize = 64 * 1024;
+/// Largest answer head (status line and headers) read from a validator; an axon's is ~0.7 KiB.
+const HEAD_CAP: usize = 16 * 1024;
+/// Most headers an answer may have (hyper's limit too).
+const MAX_HEADERS: usize = 100;
+/// The read buffer's first size: a whole gittensor answer, head and body, fits in it.
+const FIRST_READ: usize = 2 * 1024;
+const USER_AGENT: &str = concat!("gittensor-miner-agent/", env!("CARGO_PKG_VERSION"));
 
 /// What a ping asks of the axon: its handler only echoes the synapse.
 const PING_BUDGET: Duration = Duration::from_secs(1);
@@ -137,28 +147,18 @@ pub struct Dendrite {
     /// Per axon (`hotkey@ip:port`): the largest nonce we ever sent it, once it has accepted
     /// one of ours (a 200). What the liveness probe builds on: see [`Dendrite::liveness`].
     known_to: Mutex<HashMap<String, u64>>,
-    client: reqwest::Client,
     body_cap: usize,
 }
 
 impl Dendrite {
-    pub fn new(hotkey: Arc<Hotkey>) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .no_proxy() // validators are reached directly, as bittensor's dendrite does
-            .user_agent(concat!("gittensor-miner-agent/", env!("CARGO_PKG_VERSION")))
-            // No connection reuse: each validator is asked every few minutes at most, and a
-            // pooled connection to a validator that restarted fails the next request.
-            .pool_max_idle_per_host(0)
-            // Axons speak plain HTTP/1.1: no TLS roots to load, no HTTP/2.
-            .http1_only()
-            .tls_certs_only(Vec::<reqwest::Certificate>::new())
-            .build()?;
+    /// Cannot fail: there is no client to set up (see [`exchange`]). A `Result` for callers
+    /// that may one day speak to axons through something that can.
+    pub fn new(hotkey: Arc<Hotkey>) -> Result<Self, std::convert::Infallible> {
         Ok(Dendrite {
             hotkey,
             uuid: uuid::Uuid::new_v4().to_string(),
             last_nonce: AtomicU64::new(0),
             known_to: Mutex::new(HashMap::new()),
-            client,
             body_cap: DEFAULT_BODY_CAP,
         })
     }
@@ -192,25 +192,9 @@ impl Dendrite {
 
     /// Sends an already built request; split out so tests can tamper with one.
     pub async fn send(&self, target: &Target, request: SignedRequest, timeout: Duration) -> Result<Reply, CallError> {
-        let exchange = async {
-            let mut builder = self.client.post(&request.url).json(&request.body);
-            for (k, v) in &request.headers {
-                builder = builder.header(k, v);
-            }
-            let mut response = builder.send().await.map_err(classify_reqwest_error)?;
-            let http_status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(classify_reqwest_error)? {
-                if body.len() + chunk.len() > self.body_cap {
-                    return Err(CallError::TooLarge { limit: self.body_cap });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok((http_status, headers, body))
-        };
-        let (http_status, headers, body) =
-            tokio::time::timeout(timeout, exchange).await.map_err(|_| CallError::Timeout)??;
+        let (http_status, headers, body) = tokio::time::timeout(timeout, exchange(&request, self.body_cap))
+            .await
+            .map_err(|_| CallError::Timeout)??;
 
         let body: Option<Value> = serde_json::from_slice(&body).ok();
         let message = body.as_ref().and_then(|b| b.get("message")).and_then(Value::as_str).map(str::to_owned);
@@ -326,15 +310,196 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-fn classify_reqwest_error(e: reqwest::Error) -> CallError {
-    let detail = crate::root_cause(&e);
-    if e.is_timeout() {
-        CallError::Timeout
-    } else if e.is_connect() {
-        CallError::Connect(detail)
-    } else {
-        CallError::Broken(detail)
+/// One request on a fresh connection, and its answer read within bounds.
+///
+/// Axons speak plain HTTP/1.1 on an IP address and port, and each is asked every few minutes
+/// at most: a general HTTP client's pool, TLS, proxy and DNS machinery would buy nothing, and
+/// its buffers (16 KiB a connection) are what a sweep holds per validator in flight. Here a
+/// request in flight holds its request bytes (~3 KiB) and a read buffer that starts at 2 KiB,
+/// which a gittensor answer fits in, and grows only as far as [`HEAD_CAP`] and `body_cap`
+/// allow. `Connection: close`: nothing is pooled (a pooled connection to a validator that
+/// restarted would fail the next request). Bodies framed by `Content-Length`, by chunks or
+/// by the end of the connection are read, never more than the cap.
+async fn exchange(request: &SignedRequest, body_cap: usize) -> Result<(u16, HeaderMap, Vec<u8>), CallError> {
+    let (authority, path) = request
+        .url
+        .strip_prefix("http://")
+        .map(|rest| rest.split_at(rest.find('/').unwrap_or(rest.len())))
+        .ok_or_else(|| CallError::Broken(format!("not an http:// URL: {}", request.url)))?;
+    let addr: SocketAddr =
+        authority.parse().map_err(|_| CallError::Connect(format!("not an IP address and port: {authority}")))?;
+    let wire = request_bytes(request, authority, if path.is_empty() { "/" } else { path })?;
+
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| CallError::Connect(e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    stream.write_all(&wire).await.map_err(broken)?;
+    drop(wire);
+
+    let mut buf = Vec::with_capacity(FIRST_READ);
+    let (status, headers, head_len) = loop {
+        if let Some((status, headers, head_len)) = parse_head(&buf)? {
+            // An interim answer (100 Continue) is followed by the real one.
+            if (100..200).contains(&status) && status != 101 {
+                buf.drain(..head_len);
+                continue;
+            }
+            break (status, headers, head_len);
+        }
+        if buf.len() >= HEAD_CAP {
+            return Err(CallError::Broken(format!("the answer's head is larger than {HEAD_CAP} bytes")));
+        }
+        if read_more(&mut stream, &mut buf, HEAD_CAP).await? == 0 {
+            return Err(CallError::Broken("connection closed before the answer's head was complete".into()));
+        }
+    };
+    buf.drain(..head_len);
+    if matches!(status, 204 | 304) {
+        return Ok((status, headers, Vec::new()));
     }
+    let chunked = headers
+        .get_all("transfer-encoding")
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")));
+    let length = match headers.get("content-length") {
+        Some(v) if !chunked => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| CallError::Broken("the answer's Content-Length is not a number".into()))?,
+        ),
+        _ => None,
+    };
+    let body = if chunked {
+        read_chunked(&mut stream, buf, body_cap).await?
+    } else if let Some(length) = length {
+        // Read up to the cap even when more is declared, as the bytes arrive: the answer is
+        // judged by what the validator sends within the timeout, not by what it announces.
+        let wanted = length.min(body_cap + 1);
+        buf.reserve_exact(wanted.saturating_sub(buf.len()));
+        while buf.len() < wanted {
+            if read_more(&mut stream, &mut buf, wanted).await? == 0 {
+                return Err(CallError::Broken("connection closed before the answer's body was complete".into()));
+            }
+        }
+        if buf.len() > body_cap {
+            return Err(CallError::TooLarge { limit: body_cap });
+        }
+        buf.truncate(length);
+        buf
+    } else {
+        // No framing: the body runs to the end of the connection.
+        loop {
+            if buf.len() > body_cap {
+                return Err(CallError::TooLarge { limit: body_cap });
+            }
+            if read_more(&mut stream, &mut buf, body_cap + 1).await? == 0 {
+                break buf;
+            }
+        }
+    };
+    Ok((status, headers, body))
+}
+
+/// The request as it goes on the wire: request line, headers, JSON body, in one buffer.
+fn request_bytes(request: &SignedRequest, authority: &str, path: &str) -> Result<Vec<u8>, CallError> {
+    let body = serde_json::to_vec(&request.body).map_err(|e| CallError::Broken(e.to_string()))?;
+    let length = body.len().to_string();
+    let mut headers = vec![
+        ("host", authority),
+        ("user-agent", USER_AGENT),
+        ("accept", "*/*"),
+        ("content-type", "application/json"),
+        ("content-length", length.as_str()),
+        ("connection", "close"),
+    ];
+    for (name, value) in &request.headers {
+        // Never let a value end the header block or start another header.
+        if HeaderName::from_bytes(name.as_bytes()).is_err() || HeaderValue::from_str(value).is_err() {
+            return Err(CallError::Broken(format!("header {name:?} is not valid HTTP")));
+        }
+        headers.push((name, value));
+    }
+    let size = path.len() + 16 + headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + 2 + body.len();
+    let mut wire = Vec::with_capacity(size);
+    wire.extend_from_slice(b"POST ");
+    wire.extend_from_slice(path.as_bytes());
+    wire.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        wire.extend_from_slice(name.as_bytes());
+        wire.extend_from_slice(b": ");
+        wire.extend_from_slice(value.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"\r\n");
+    wire.extend_from_slice(&body);
+    Ok(wire)
+}
+
+/// The status and headers, once the head is complete in `buf`, and the head's length.
+fn parse_head(buf: &[u8]) -> Result<Option<(u16, HeaderMap, usize)>, CallError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    let head_len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(CallError::Broken(format!("the answer is not valid HTTP: {e}"))),
+    };
+    let mut headers = HeaderMap::with_capacity(response.headers.len());
+    for header in response.headers.iter() {
+        // A header that is not valid HTTP is left out, as if it were not there.
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(header.name.as_bytes()), HeaderValue::from_bytes(header.value))
+        {
+            headers.append(name, value);
+        }
+    }
+    Ok(Some((response.code.unwrap_or(0), headers, head_len)))
+}
+
+/// A chunked body, decoded as it arrives; `buf` holds what was read past the head.
+async fn read_chunked(stream: &mut TcpStream, mut buf: Vec<u8>, body_cap: usize) -> Result<Vec<u8>, CallError> {
+    let mut body = Vec::new();
+    // Chunk-size lines and extensions are small; a body's bytes are bounded by the cap.
+    let limit = body_cap + HEAD_CAP;
+    loop {
+        match httparse::parse_chunk_size(&buf) {
+            // The last chunk: trailers, if any, are not read.
+            Ok(httparse::Status::Complete((_, 0))) => return Ok(body),
+            Ok(httparse::Status::Complete((line, size))) => {
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                if body.len().saturating_add(size) > body_cap {
+                    return Err(CallError::TooLarge { limit: body_cap });
+                }
+                let end = line + size + 2;
+                if buf.len() >= end {
+                    body.extend_from_slice(&buf[line..line + size]);
+                    buf.drain(..end);
+                    continue;
+                }
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(_) => return Err(CallError::Broken("the answer's chunked body is not valid HTTP".into())),
+        }
+        if buf.len() >= limit {
+            return Err(CallError::TooLarge { limit: body_cap });
+        }
+        if read_more(stream, &mut buf, limit).await? == 0 {
+            return Err(CallError::Broken("connection closed before the answer's body was complete".into()));
+        }
+    }
+}
+
+/// Reads what has arrived into `buf`, which grows by doubling up to `limit` bytes; 0 at the
+/// end of the connection.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, limit: usize) -> Result<usize, CallError> {
+    if buf.len() == buf.capacity() {
+        buf.reserve(buf.capacity().max(FIRST_READ).min(limit.saturating_sub(buf.len()).max(1)));
+    }
+    stream.read_buf(buf).await.map_err(broken)
+}
+
+fn broken(e: std::io::Error) -> CallError {
+    CallError::Broken(e.to_string())
 }
 
 #[cfg(test)]
