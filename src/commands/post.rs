@@ -157,7 +157,8 @@ async fn load_pat(settings: &Settings) -> anyhow::Result<(Pat, PatSource)> {
     );
     match &settings.service_pat {
         Some(credential) if none_of_ours => {
-            let found = tokio::task::spawn_blocking(secrets::read_service_credential)
+            let path = credential.clone();
+            let found = tokio::task::spawn_blocking(move || secrets::read_service_credential_at(&path))
                 .await
                 .context("reading the service's PAT was interrupted")??
                 .ok_or_else(|| anyhow::anyhow!("{} disappeared while being read", credential.display()))?;
@@ -168,9 +169,12 @@ async fn load_pat(settings: &Settings) -> anyhow::Result<(Pat, PatSource)> {
             );
             Ok(found)
         }
-        None if none_of_ours && settings.root => Err(anyhow::anyhow!(
-            "{e:#}; as root on a server, `sudo gittensor-miner-agent pat set --systemd` stores it for the service, and `sudo gittensor-miner-agent post` then uses that one too"
-        )),
+        None if none_of_ours && settings.root => {
+            let flag = crate::settings::ServicePaths::of(settings.instance.as_deref()).flag();
+            Err(anyhow::anyhow!(
+                "{e:#}; as root on a server, `sudo gittensor-miner-agent pat set --systemd{flag}` stores it for the service, and `sudo gittensor-miner-agent post{flag}` then uses that one too"
+            ))
+        }
         _ => Err(e),
     }
 }

@@ -87,7 +87,12 @@ async fn start(flags: Flags) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld
     let settings = settings::load(&flags)?;
     let hotkey = Hotkey::load(&settings.hotkey_file).map_err(|e| {
         if settings.service {
-            anyhow::anyhow!("the service has no usable hotkey: copy the miner's hotkey file for it with `sudo install -m 0600 ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey> /etc/gittensor-miner-agent/hotkey`, then `sudo systemctl restart gittensor-miner-agent` ({e})")
+            let service = settings::instance::ServicePaths::of(settings.instance.as_deref());
+            anyhow::anyhow!(
+                "the service has no usable hotkey: copy the miner's hotkey file for it with `sudo install -m 0600 ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey> {}`, then `sudo systemctl restart {}` ({e})",
+                service.hotkey.display(),
+                service.unit()
+            )
         } else {
             anyhow::anyhow!("{e}")
         }

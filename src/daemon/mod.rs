@@ -488,7 +488,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 } else {
                     if matches!(self.pat_source, PatSource::Credential { .. }) {
                         // Said on every reload: a rotation by reload alone silently did nothing.
-                        tracing::info!(pat = %pat.masked(), "reloaded with the same PAT {}: under systemd the PAT is a credential, handed over only at start; `sudo gittensor-miner-agent pat set --systemd` stores a new one and restarts the service", pat.masked());
+                        tracing::info!(pat = %pat.masked(), "reloaded with the same PAT {}: under systemd the PAT is a credential, handed over only at start; {} stores a new one and restarts the service", pat.masked(), self.how_to_store_a_new_pat());
                     }
                     self.core.validate_pat();
                 }
@@ -596,11 +596,18 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     }
 
     /// The next step for a rotation, for where this PAT came from.
-    fn how_to_store_a_new_pat(&self) -> &'static str {
+    fn how_to_store_a_new_pat(&self) -> String {
+        let service = crate::settings::instance::ServicePaths::of(self.settings.instance.as_deref());
         match self.pat_source {
-            PatSource::Credential { .. } => "`sudo gittensor-miner-agent pat set --systemd` (it restarts the service with the new one)",
-            PatSource::Keyring { .. } => "`gittensor-miner-agent pat set` as the user this agent runs as, then reload it (SIGHUP)",
-            PatSource::Environment => "set the new one in GITTENSOR_MINER_PAT and restart the agent",
+            PatSource::Credential { .. } => format!(
+                "`sudo gittensor-miner-agent pat set --systemd{}` (it restarts {} with the new one)",
+                service.flag(),
+                service.unit()
+            ),
+            PatSource::Keyring { .. } => {
+                "`gittensor-miner-agent pat set` as the user this agent runs as, then reload it (SIGHUP)".into()
+            }
+            PatSource::Environment => "set the new one in GITTENSOR_MINER_PAT and restart the agent".into(),
         }
     }
 

@@ -361,10 +361,9 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
         pat_account,
         pat_credential,
         retry,
-        // `post` reads only the plain unit's credential (`secrets::read_service_credential`):
-        // an instance's PAT is never taken for another hotkey.
-        service_pat: (env.root && !env.service && env.service_files.pat && env.instance.is_none())
-            .then(|| env.service_paths.pat.clone()),
+        // The credential of the service these settings are for: the plain unit's, or the
+        // instance's (never another hotkey's).
+        service_pat: (env.root && !env.service && env.service_files.pat).then(|| env.service_paths.pat.clone()),
         picked,
         post_budget,
         static_validators,
@@ -944,8 +943,8 @@ mod tests {
         assert_eq!(s.hotkey_file, PathBuf::from("/etc/gittensor-miner-agent/alice.hotkey"));
         assert_eq!(s.daemon.state_dir, PathBuf::from("/var/lib/gittensor-miner-agent/alice"));
         assert_eq!((s.instance.as_deref(), s.agent_name()), (Some("alice"), "alice"));
-        // `post` decrypts only the plain unit's credential: never another hotkey's PAT.
-        assert_eq!(s.service_pat, None);
+        // `post` decrypts the instance's own credential: never another hotkey's PAT.
+        assert_eq!(s.service_pat, Some(PathBuf::from("/etc/gittensor-miner-agent/credentials/alice.github-pat.cred")));
         assert_eq!(
             s.picked.as_deref(),
             Some("note: running as root: using instance alice's config /etc/gittensor-miner-agent/alice.toml and hotkey /etc/gittensor-miner-agent/alice.hotkey (--config, --wallet/--hotkey or --hotkey-file pick others)")
