@@ -631,7 +631,9 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         let state = self.last_save.filter(|_| self.save_pending).map(|at| (at + SAVE_EVERY).max(next_flush));
         // A running agent rewrites the file at least every heartbeat, changed or not, so
         // that `status` can tell it from a stopped or hung one.
-        let heartbeat = self.last_save.map(|at| at + HEARTBEAT);
+        // Never before the next flush may run: a wake-up it would refuse is a busy loop (and,
+        // on a paused clock, one that never ends).
+        let heartbeat = self.last_save.map(|at| (at + HEARTBEAT).max(next_flush));
         status.into_iter().chain(state).chain(heartbeat).min()
     }
 
