@@ -19,6 +19,8 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AGENT = os.path.join(ROOT, "target", "release", "gittensor-miner-agent")
+# The .deb's build (`--no-default-features`), kept apart so that both can be measured.
+AGENT_DEB = os.path.join(ROOT, "target", "deb-variant", "release", "gittensor-miner-agent")
 EMULATOR = os.path.join(ROOT, "tests", "emulator", "emulator.py")
 REFERENCE = os.path.join(ROOT, "benches", "reference_check.py")
 PAT = "ghp_BenchmarkToken_0123456789"
@@ -197,6 +199,59 @@ def steady_state(n: int, sweeps: int, interval: float, workdir: str) -> dict:
         net.close()
 
 
+def cargo_tree(*args: str) -> list:
+    """The agent's release dependency graph (normal and build dependencies), one `name vX` a line."""
+    out = subprocess.run(
+        ["cargo", "tree", "--locked", "-e", "normal,build", "--prefix", "none", "-f", "{p}",
+         "-p", "gittensor-miner-agent", "--target", "x86_64-unknown-linux-gnu", *args],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    ).stdout
+    return sorted({" ".join(line.split()[:2]) for line in out.splitlines() if line.strip()})
+
+
+def lean(scratch: bool) -> dict:
+    """Binary sizes (default build, and the .deb's without `secret-service`), the crates and
+    their duplicates, the TLS providers compiled in, and optionally a from-scratch build."""
+    out = {"size_default": os.path.getsize(AGENT), "size_deb": os.path.getsize(AGENT_DEB)}
+    for variant, args in (("default", []), ("deb", ["--no-default-features"])):
+        crates = cargo_tree(*args)
+        names = [c.split()[0] for c in crates]
+        dups = sorted({n for n in names if names.count(n) > 1})
+        out[f"crates_{variant}"] = len(crates) - 1  # less the agent itself
+        out[f"dups_{variant}"] = [f"{n} ({', '.join(c.split()[1] for c in crates if c.split()[0] == n)})" for n in dups]
+        out[f"providers_{variant}"] = [n for n in ("ring", "aws-lc-rs") if n in names]
+        out[f"zbus_{variant}"] = "zbus" in names
+    if scratch:
+        load_before = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory(prefix="gma-scratch-") as target:
+            started = time.time()
+            subprocess.run(["cargo", "build", "--release", "--locked", "-p", "gittensor-miner-agent"], cwd=ROOT, check=True,
+                           env=dict(os.environ, CARGO_TARGET_DIR=target), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            out["scratch_s"] = time.time() - started
+        out["scratch_load"] = (load_before, os.getloadavg()[0])
+    return out
+
+
+def lean_lines(l: dict) -> list:
+    mib = lambda b: b / 1024 / 1024  # noqa: E731
+    lines = [
+        f"Stripped release binary: {mib(l['size_default']):.2f} MiB ({l['size_default']} bytes) with default features; "
+        f"{mib(l['size_deb']):.2f} MiB ({l['size_deb']} bytes) as the .deb builds it (`--no-default-features`: no Secret Service).",
+    ]
+    for variant, label in (("default", "default features"), ("deb", "the .deb's build")):
+        lines.append(
+            f"Crates ({label}): {l[f'crates_{variant}']}; TLS crypto providers: {', '.join(l[f'providers_{variant}'])}; "
+            f"zbus: {'yes' if l[f'zbus_{variant}'] else 'no'}; in two or more versions: {len(l[f'dups_{variant}'])} "
+            f"({'; '.join(l[f'dups_{variant}'])})."
+        )
+    if "scratch_s" in l:
+        lines.append(
+            f"Clean release build from scratch (default features, empty target dir, {os.cpu_count()} cores): "
+            f"{l['scratch_s'] / 60:.1f} min (load average {l['scratch_load'][0]:.1f} before, {l['scratch_load'][1]:.1f} after)."
+        )
+    return lines
+
+
 def table(rows: list) -> list:
     out = ["| N | wall agent / reference (s) | ratio | CPU agent / reference (s) | ratio | peak RSS agent / reference (MiB) | ratio | answered valid agent / reference |",
            "|---|---|---|---|---|---|---|---|"]
@@ -220,6 +275,7 @@ def main():
     parser.add_argument("--sizes", default="8,64,256")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sweeps", type=int, default=30)
+    parser.add_argument("--scratch", action="store_true", help="also time a clean release build in an empty target dir")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -234,7 +290,8 @@ def main():
         client_cyc = cycle_on_stubs(max(sizes), 1.0, workdir)
         steady = steady_state(64, args.sweeps, 2.0, workdir)
 
-    out = ["Against emulated validators (real bittensor 10.3.1 axons, all in one Python process on the same cores):", ""]
+    out = lean_lines(lean(args.scratch)) + [""]
+    out += ["Against emulated validators (real bittensor 10.3.1 axons, all in one Python process on the same cores):", ""]
     out += table(rows)
     out += ["", cycle_line("Cycle on emulated axons", cyc), "",
             "Against light stub validators (benches/stub_validators.py: one asyncio process, canned answers), "
