@@ -2,9 +2,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::*;
 use serde_json::json;
@@ -13,21 +12,17 @@ use serde_json::json;
 fn agent_in_session(args: &[&str], stdin: &str) -> Output {
     let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator/new_keyring_session.py");
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(python())
-        .arg(helper)
-        .arg(env!("CARGO_BIN_EXE_gittensor-miner-agent"))
-        .args(args)
-        .env_remove("GITTENSOR_MINER_PAT")
+    let mut cmd = Command::new(python());
+    cmd.arg(helper).arg(env!("CARGO_BIN_EXE_gittensor-miner-agent")).args(args);
+    output_with_stdin(isolated(&mut cmd, home.path()), stdin)
+}
+
+/// No PAT from the environment, no desktop keyring, a home of its own.
+fn isolated<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env_remove("GITTENSOR_MINER_PAT")
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
 }
 
 /// A config for the kernel keyring, with an account unique to this test run so that
@@ -113,19 +108,8 @@ fn agent_without_login_session(how: NoLoginSession, args: &[&str], stdin: &str) 
             cmd
         }
     };
-    let mut child = cmd
-        .args(args)
-        .env_remove("GITTENSOR_MINER_PAT")
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    cmd.args(args);
+    output_with_stdin(isolated(&mut cmd, home.path()), stdin)
 }
 
 /// Live keys (not invalidated, revoked or dead) with this description, as /proc/keys lists

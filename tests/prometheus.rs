@@ -74,17 +74,7 @@ impl Drop for Server {
 
 /// `promtool <args>` with `stdin`; its exit status and everything it printed.
 fn promtool(args: &[&str], stdin: &str, dir: &Path) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new(require("promtool"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(Command::new(require("promtool")).args(args).current_dir(dir), stdin);
     (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
 }
 

@@ -386,3 +386,16 @@ impl SilentListener {
         self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// Runs `cmd` with `stdin` written to it, and collects what it printed.
+pub fn output_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
