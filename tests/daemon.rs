@@ -582,7 +582,11 @@ fn liveness_leaves_a_resting_validator_log_clean_and_still_catches_its_restart()
     eprintln!("restart caught and repaired by liveness alone in {delay:?} (liveness interval {interval:?})");
     assert!(daemon.log().contains("validator 1 ("), "{}", daemon.log());
     assert_eq!(log_errors(&emu)["count"], 1, "one refused ping per restart: {}", log_errors(&emu));
-    assert!(log_errors(&emu)["recent"][0].as_str().unwrap_or_default().contains("Nonce is too old"), "{}", log_errors(&emu));
+    assert!(
+        log_errors(&emu)["recent"][0].as_str().unwrap_or_default().contains("Nonce is too old"),
+        "{}",
+        log_errors(&emu)
+    );
 
     // Quiet again once the restarted axon knows us.
     std::thread::sleep(5 * interval);
@@ -601,7 +605,8 @@ fn status_tells_a_running_agent_from_a_stopped_or_killed_one() {
     let (config_arg, state_dir) = (config.to_str().unwrap(), emu.dir.path().join("state"));
     let state_dir = state_dir.to_str().unwrap();
     let status = || agent(&["status", "--config", config_arg, "--state-dir", state_dir], &[]);
-    let status_json = || stdout_json(&agent(&["status", "--config", config_arg, "--state-dir", state_dir, "--json"], &[]));
+    let status_json =
+        || stdout_json(&agent(&["status", "--config", config_arg, "--state-dir", state_dir, "--json"], &[]));
 
     let notify = NotifySocket::bind(emu.dir.path());
     let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("NOTIFY_SOCKET", notify.path.to_str().unwrap())]);
@@ -651,7 +656,11 @@ fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (textfile, heard) = (dir.join("agent.prom"), dir.join("alerts.log"));
     let hook = dir.join("hook.sh");
-    std::fs::write(&hook, format!("#!/bin/sh\necho \"$GMA_EVENT $GMA_STATE $GMA_SUBJECT\" >> {}\ncat > /dev/null\n", heard.display())).unwrap();
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$GMA_EVENT $GMA_STATE $GMA_SUBJECT\" >> {}\ncat > /dev/null\n", heard.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = emu.write_config(&format!(
         "{FAST_DAEMON}[metrics]\ntextfile = {:?}\nlisten = \"127.0.0.1:{port}\"\n[alerts]\ncommand = {:?}\ngrace_secs = 2\n",
@@ -671,11 +680,25 @@ fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
     emu.control(json!({"op": "down", "uid": 1}));
     assert!(wait_until(Duration::from_secs(20), || has(&scrape(), &covered(1))), "{}", scrape());
     let fired = || std::fs::read_to_string(&heard).unwrap_or_default();
-    assert!(wait_until(Duration::from_secs(20), || fired().contains("coverage_lost firing validator 1 (")), "{}", daemon.log());
+    assert!(
+        wait_until(Duration::from_secs(20), || fired().contains("coverage_lost firing validator 1 (")),
+        "{}",
+        daemon.log()
+    );
     emu.control(json!({"op": "up", "uid": 1}));
-    assert!(wait_until(Duration::from_secs(20), || fired().contains("coverage_lost resolved validator 1 (")), "{}\n{}", fired(), daemon.log());
+    assert!(
+        wait_until(Duration::from_secs(20), || fired().contains("coverage_lost resolved validator 1 (")),
+        "{}\n{}",
+        fired(),
+        daemon.log()
+    );
     assert!(wait_until(Duration::from_secs(10), || has(&scrape(), &covered(2))), "{}", scrape());
-    assert_eq!(fired().lines().filter(|l| l.starts_with("coverage_lost firing")).count(), 1, "once per incident: {}", fired());
+    assert_eq!(
+        fired().lines().filter(|l| l.starts_with("coverage_lost firing")).count(),
+        1,
+        "once per incident: {}",
+        fired()
+    );
     assert!(scrape().contains("gittensor_miner_agent_checks_total{agent=\"default\",uid=\"1\""), "{}", scrape());
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }
@@ -697,5 +720,8 @@ fn check_config_judges_the_config_alone_as_the_units_reload_runs_it() {
     let out = agent(&["run", "--config", config.to_str().unwrap(), "--check-config"], &as_reload);
     assert_eq!(code(&out), 78, "{}", all_output(&out));
     let said = text(&out.stderr);
-    assert!(said.contains("the new config is invalid, so the running agent keeps its current one") && said.contains("line"), "{said}");
+    assert!(
+        said.contains("the new config is invalid, so the running agent keeps its current one") && said.contains("line"),
+        "{said}"
+    );
 }

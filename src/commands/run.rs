@@ -49,7 +49,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 fn check_config(flags: &Flags) -> u8 {
     match settings::check_config(flags) {
         Ok(settings) => {
-            let path = settings.config_file.map_or_else(|| "no config file; defaults".to_owned(), |p| p.display().to_string());
+            let path =
+                settings.config_file.map_or_else(|| "no config file; defaults".to_owned(), |p| p.display().to_string());
             crate::report::emit(&format!("config OK: {path}"));
             exit::COVERED
         }

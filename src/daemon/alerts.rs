@@ -86,7 +86,9 @@ impl Alerting {
         for (uid, e) in &t.validators {
             if uncovered(e.coverage) {
                 let since = *self.uncovered_since.entry(*uid).or_insert(now.now_ms);
-                if now.pat != PatStanding::Rejected && now.now_ms.saturating_sub(since) >= settings.grace.as_millis() as u64 {
+                if now.pat != PatStanding::Rejected
+                    && now.now_ms.saturating_sub(since) >= settings.grace.as_millis() as u64
+                {
                     let minutes = (now.now_ms - since) / 60_000;
                     wanted.push((
                         "coverage_lost",
@@ -121,13 +123,20 @@ impl Alerting {
             ));
         }
         if let Some(days) = now.days_to_expiry.filter(|&d| d <= now.expiry_warning_days) {
-            wanted.push(("pat_expiring", "the PAT".into(), format!("the PAT expires in {days} days: create a new one and store it")));
+            wanted.push((
+                "pat_expiring",
+                "the PAT".into(),
+                format!("the PAT expires in {days} days: create a new one and store it"),
+            ));
         }
         if summary.eligible > 0 && summary.unreachable == summary.eligible {
             wanted.push((
                 "no_validator_reachable",
                 "the network".into(),
-                format!("none of the {} eligible validators can be reached: check this machine's network", summary.eligible),
+                format!(
+                    "none of the {} eligible validators can be reached: check this machine's network",
+                    summary.eligible
+                ),
             ));
         }
 
@@ -216,14 +225,23 @@ pub async fn run_hook(command: PathBuf, agent: String, event: AlertEvent) {
     }
     match tokio::time::timeout(HOOK_DEADLINE, child.wait_with_output()).await {
         Ok(Ok(out)) if out.status.success() => {
-            tracing::info!(event = event.event, state = event.state, "alert hook ran for {} {} ({})", event.event, event.state, event.subject)
+            tracing::info!(
+                event = event.event,
+                state = event.state,
+                "alert hook ran for {} {} ({})",
+                event.event,
+                event.state,
+                event.subject
+            )
         }
         Ok(Ok(out)) => tracing::warn!(
             command = %command.display(), event = event.event,
             "the alert hook {} failed for {} ({}): {}",
             command.display(), event.event, out.status, String::from_utf8_lossy(&out.stderr).trim()
         ),
-        Ok(Err(e)) => tracing::warn!(command = %command.display(), error = %e, "the alert hook {} failed: {e}", command.display()),
+        Ok(Err(e)) => {
+            tracing::warn!(command = %command.display(), error = %e, "the alert hook {} failed: {e}", command.display())
+        }
         Err(_) => tracing::warn!(
             command = %command.display(),
             "the alert hook {} did not finish within {} s: killed", command.display(), HOOK_DEADLINE.as_secs()
@@ -240,7 +258,11 @@ mod tests {
     const MIN: u64 = 60_000;
 
     fn settings() -> AlertSettings {
-        AlertSettings { command: "/bin/true".into(), grace: Duration::from_secs(600), repeat: Duration::from_secs(6 * 3600) }
+        AlertSettings {
+            command: "/bin/true".into(),
+            grace: Duration::from_secs(600),
+            repeat: Duration::from_secs(6 * 3600),
+        }
     }
 
     fn tracker(coverages: &[Coverage]) -> Tracker {
@@ -261,7 +283,14 @@ mod tests {
     }
 
     fn at<'a>(t: &'a Tracker, now_ms: u64) -> Situation<'a> {
-        Situation { tracker: t, pat: PatStanding::Valid, pat_reason: None, days_to_expiry: None, expiry_warning_days: 14, now_ms }
+        Situation {
+            tracker: t,
+            pat: PatStanding::Valid,
+            pat_reason: None,
+            days_to_expiry: None,
+            expiry_warning_days: 14,
+            now_ms,
+        }
     }
 
     fn names(events: &[AlertEvent]) -> Vec<(&str, &str, &str)> {
@@ -279,7 +308,10 @@ mod tests {
         assert!(fired[0].message.contains("for 10 min"), "{}", fired[0].message);
         assert!(a.events(&settings(), &at(&lost, 30 * MIN)).is_empty(), "once per incident");
         let back = tracker(&[Coverage::Covered, Coverage::Covered]);
-        assert_eq!(names(&a.events(&settings(), &at(&back, 31 * MIN))), [("coverage_lost", "resolved", "validator 1 (5Hotkey1xxxxxxxx...)")]);
+        assert_eq!(
+            names(&a.events(&settings(), &at(&back, 31 * MIN))),
+            [("coverage_lost", "resolved", "validator 1 (5Hotkey1xxxxxxxx...)")]
+        );
         assert!(a.events(&settings(), &at(&back, 32 * MIN)).is_empty());
     }
 
@@ -307,7 +339,8 @@ mod tests {
         let mut a = Alerting::default();
         let t = tracker(&[Coverage::Missing, Coverage::Missing, Coverage::Missing]);
         a.events(&settings(), &at(&t, 0));
-        let rejected = Situation { pat: PatStanding::Rejected, pat_reason: Some("Bad credentials"), ..at(&t, 20 * MIN) };
+        let rejected =
+            Situation { pat: PatStanding::Rejected, pat_reason: Some("Bad credentials"), ..at(&t, 20 * MIN) };
         let fired = a.events(&settings(), &rejected);
         assert_eq!(names(&fired), [("pat_rejected", "firing", "the PAT")]);
         assert!(fired[0].message.contains("Bad credentials"));
@@ -336,7 +369,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let hook = dir.path().join("hook.sh");
-        std::fs::write(&hook, format!("#!/bin/sh\n{{ echo \"$GMA_EVENT $GMA_STATE $GMA_COVERED/$GMA_ELIGIBLE\"; cat; }} > {}\n", out.display())).unwrap();
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\n{{ echo \"$GMA_EVENT $GMA_STATE $GMA_COVERED/$GMA_ELIGIBLE\"; cat; }} > {}\n",
+                out.display()
+            ),
+        )
+        .unwrap();
         std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&hook).unwrap().permissions(), 0o755);
         std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let event = AlertEvent {

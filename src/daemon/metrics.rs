@@ -82,7 +82,12 @@ pub fn render(view: &MetricsView) -> String {
     out.family("info", "gauge", "Constant 1; the labels say which agent, version, wallet/hotkey and subnet.");
     out.sample(
         "info",
-        &[("agent", view.agent), ("version", view.version), ("wallet", view.wallet), ("netuid", &view.netuid.to_string())],
+        &[
+            ("agent", view.agent),
+            ("version", view.version),
+            ("wallet", view.wallet),
+            ("netuid", &view.netuid.to_string()),
+        ],
         1.0,
     );
     out.family("last_update_timestamp_seconds", "gauge", "When the agent last wrote these metrics (Unix time).");
@@ -99,12 +104,8 @@ pub fn render(view: &MetricsView) -> String {
     out.family("validators_unreachable", "gauge", "Eligible validators the liveness probe cannot reach.");
     out.sample("validators_unreachable", agent_only, summary.unreachable as f64);
 
-    let per_validator: Vec<(String, String, &crate::reconcile::tracker::Entry)> = view
-        .tracker
-        .validators
-        .values()
-        .map(|e| (e.target.uid.to_string(), e.target.hotkey.clone(), e))
-        .collect();
+    let per_validator: Vec<(String, String, &crate::reconcile::tracker::Entry)> =
+        view.tracker.validators.values().map(|e| (e.target.uid.to_string(), e.target.hotkey.clone(), e)).collect();
     let labels = |uid, hotkey| validator_labels(view.agent, uid, hotkey);
 
     out.family("validator_covered", "gauge", "1 when the validator's last word is that it holds our valid PAT.");
@@ -120,7 +121,11 @@ pub fn render(view: &MetricsView) -> String {
     for (uid, hotkey, e) in &per_validator {
         out.sample("validator_reachable", &labels(uid, hotkey), f64::from(u8::from(e.reachable)));
     }
-    out.family("validator_last_answer_timestamp_seconds", "gauge", "When the validator last answered a check or broadcast (Unix time).");
+    out.family(
+        "validator_last_answer_timestamp_seconds",
+        "gauge",
+        "When the validator last answered a check or broadcast (Unix time).",
+    );
     for (uid, hotkey, e) in &per_validator {
         let check = e.last_check.as_ref().map(|c| c.at_ms);
         let sent = e.last_broadcast.as_ref().map(|b| b.at_ms);
@@ -139,11 +144,19 @@ pub fn render(view: &MetricsView) -> String {
             out.sample("validator_last_valid_answer_timestamp_seconds", &labels(uid, hotkey), seconds(at));
         }
     }
-    out.family("validator_consecutive_failures", "gauge", "Attempts in a row without a usable answer (the backoff exponent).");
+    out.family(
+        "validator_consecutive_failures",
+        "gauge",
+        "Attempts in a row without a usable answer (the backoff exponent).",
+    );
     for (uid, hotkey, e) in &per_validator {
         out.sample("validator_consecutive_failures", &labels(uid, hotkey), f64::from(e.failures));
     }
-    out.family("validator_next_attempt_timestamp_seconds", "gauge", "When the validator is next asked (Unix time): the backoff.");
+    out.family(
+        "validator_next_attempt_timestamp_seconds",
+        "gauge",
+        "When the validator is next asked (Unix time): the backoff.",
+    );
     for (uid, hotkey, e) in &per_validator {
         out.sample("validator_next_attempt_timestamp_seconds", &labels(uid, hotkey), seconds(e.next_check_ms));
     }
@@ -154,7 +167,11 @@ pub fn render(view: &MetricsView) -> String {
         let [a, u, h] = validator_labels(view.agent, &uid, hotkey);
         out.sample("checks_total", &[a, u, h, ("outcome", outcome)], *n as f64);
     }
-    out.family("broadcasts_total", "counter", "PatBroadcast answers since the agent started, by validator and outcome.");
+    out.family(
+        "broadcasts_total",
+        "counter",
+        "PatBroadcast answers since the agent started, by validator and outcome.",
+    );
     for ((uid, hotkey, outcome), n) in &view.counters.broadcasts {
         let uid = uid.to_string();
         let [a, u, h] = validator_labels(view.agent, &uid, hotkey);
@@ -173,14 +190,22 @@ pub fn render(view: &MetricsView) -> String {
             f64::from(u8::from(standing == view.pat)),
         );
     }
-    out.family("pat_expiry_timestamp_seconds", "gauge", "When GitHub says the PAT expires (Unix time); absent for a PAT without expiry.");
+    out.family(
+        "pat_expiry_timestamp_seconds",
+        "gauge",
+        "When GitHub says the PAT expires (Unix time); absent for a PAT without expiry.",
+    );
     if let Some(at) = view.pat_expiry_ms {
         out.sample("pat_expiry_timestamp_seconds", agent_only, seconds(at));
     }
 
     out.family("sweeps_total", "counter", "Sweeps (every validator checked) since the agent started.");
     out.sample("sweeps_total", agent_only, view.counters.sweeps as f64);
-    out.family("sweep_duration_seconds", "gauge", "How long the last finished sweep took, from its start to its last answer.");
+    out.family(
+        "sweep_duration_seconds",
+        "gauge",
+        "How long the last finished sweep took, from its start to its last answer.",
+    );
     if let Some(secs) = view.counters.last_sweep_seconds {
         out.sample("sweep_duration_seconds", agent_only, secs);
     }

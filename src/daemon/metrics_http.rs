@@ -70,7 +70,8 @@ async fn answer(mut stream: TcpStream, text: watch::Receiver<String>) -> std::io
         }
         request.extend_from_slice(&buf[..n]);
         if request.len() > REQUEST_CAP {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request too large\n").await;
+            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request too large\n")
+                .await;
         }
     }
     let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
@@ -84,7 +85,8 @@ async fn answer(mut stream: TcpStream, text: watch::Receiver<String>) -> std::io
             respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body).await
         }
         (b"GET", b"/") => {
-            respond(&mut stream, "200 OK", "text/plain; charset=utf-8", "gittensor-miner-agent: metrics at /metrics\n").await
+            respond(&mut stream, "200 OK", "text/plain; charset=utf-8", "gittensor-miner-agent: metrics at /metrics\n")
+                .await
         }
         (b"GET" | b"HEAD", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found: try /metrics\n").await,
         _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "only GET /metrics\n").await,

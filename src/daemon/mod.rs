@@ -288,7 +288,9 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     self.metrics_listener = Some(listener);
                 }
                 // Metrics are for watching the agent; they must not stop it.
-                Err(e) => tracing::error!(address = %addr, error = %e, "cannot listen for metrics on {addr} ({e}): change metrics.listen; running without the listener"),
+                Err(e) => {
+                    tracing::error!(address = %addr, error = %e, "cannot listen for metrics on {addr} ({e}): change metrics.listen; running without the listener")
+                }
             }
         }
         self.publish_metrics();
@@ -915,8 +917,7 @@ fn write_textfile(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("prom.tmp");
     let written = (|| {
-        let mut file =
-            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
         // Past the unit's UMask=0027: node-exporter runs as another user.
         file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
         file.write_all(text.as_bytes())?;

@@ -98,11 +98,17 @@ pub struct AgentProcess {
 pub enum Running {
     Yes,
     /// It stopped cleanly at this time.
-    Stopped { at_ms: u64 },
+    Stopped {
+        at_ms: u64,
+    },
     /// Its process is gone without a clean stop (a crash, a kill, a power cut).
-    Died { last_seen_ms: u64 },
+    Died {
+        last_seen_ms: u64,
+    },
     /// No write for three heartbeats: it is hung, or gone where we cannot see its process.
-    Stale { last_seen_ms: u64 },
+    Stale {
+        last_seen_ms: u64,
+    },
 }
 
 impl State {

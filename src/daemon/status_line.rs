@@ -27,7 +27,9 @@ impl StatusView<'_> {
         }
         let mut parts = vec![match s.covered_unreachable {
             0 => format!("covered {}/{} validators", s.covered, s.eligible),
-            n => format!("covered {}/{} validators at their last answer ({n} unreachable since)", s.covered, s.eligible),
+            n => {
+                format!("covered {}/{} validators at their last answer ({n} unreachable since)", s.covered, s.eligible)
+            }
         }];
         if self.pat == PatStanding::Rejected {
             parts.push("PAT REJECTED by GitHub: nothing is sent until a new PAT is stored".into());
@@ -107,7 +109,8 @@ mod tests {
             rejected.render(),
             "covered 0/3 validators · PAT REJECTED by GitHub: nothing is sent until a new PAT is stored · next sweep 00:00 UTC"
         );
-        let gone_quiet = Summary { eligible: 3, covered: 3, unreachable: 1, covered_unreachable: 1, ..Default::default() };
+        let gone_quiet =
+            Summary { eligible: 3, covered: 3, unreachable: 1, covered_unreachable: 1, ..Default::default() };
         assert_eq!(
             view(gone_quiet).render(),
             "covered 3/3 validators at their last answer (1 unreachable since) · next sweep 00:00 UTC",

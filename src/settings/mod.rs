@@ -595,7 +595,11 @@ fn metrics(origins: &Origins, file: &ConfigFile, env: &Env) -> Result<Metrics, C
         None => None,
         Some(text) => {
             let addr: std::net::SocketAddr = text.parse().map_err(|_| {
-                origins.in_file("metrics.listen", format!("is {text:?}"), "give an address and port, e.g. \"127.0.0.1:9874\"")
+                origins.in_file(
+                    "metrics.listen",
+                    format!("is {text:?}"),
+                    "give an address and port, e.g. \"127.0.0.1:9874\"",
+                )
             })?;
             if !addr.ip().is_loopback() && m.listen_beyond_loopback != Some(true) {
                 return Err(origins.in_file(

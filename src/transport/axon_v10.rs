@@ -232,7 +232,13 @@ impl Dendrite {
     /// Sends `call` with `nonce` and remembers, per axon, the largest nonce it was sent once
     /// it has accepted one of ours: the axon keeps the last nonce it accepted per dendrite
     /// (`hotkey:uuid`) for as long as its process lives.
-    async fn send_with_nonce(&self, target: &Target, call: &SynapseCall, nonce: u64, timeout: Duration) -> Result<Reply, CallError> {
+    async fn send_with_nonce(
+        &self,
+        target: &Target,
+        call: &SynapseCall,
+        nonce: u64,
+        timeout: Duration,
+    ) -> Result<Reply, CallError> {
         let request = build_request(&self.hotkey, &self.uuid, nonce, target, call);
         let key = Self::axon_key(target);
         // Recorded before sending: an axon may accept a request whose answer we never see.
@@ -280,8 +286,12 @@ impl Transport for Dendrite {
         let deadline = tokio::time::Instant::now() + timeout;
         // The ping's own `timeout` field widens the axon's "recent nonce" window (4 s plus
         // it): kept short so that a restart is told apart a few seconds after our last request.
-        let ping =
-            SynapseCall { name: "Synapse", fields: Map::new(), required_defaults: vec![], timeout: timeout.min(PING_BUDGET) };
+        let ping = SynapseCall {
+            name: "Synapse",
+            fields: Map::new(),
+            required_defaults: vec![],
+            timeout: timeout.min(PING_BUDGET),
+        };
         let last_sent = self.known_to.lock().ok().and_then(|known| known.get(&Self::axon_key(target)).copied());
         let nonce = match last_sent {
             Some(last) => last + 1,
@@ -300,7 +310,9 @@ impl Transport for Dendrite {
                 instance: reply.axon_uuid.filter(|_| reply.provenance == Provenance::Verified),
                 forgot_us: false,
             },
-            Err(CallError::TooLarge { .. } | CallError::Broken(_)) => Liveness::Alive { instance: None, forgot_us: false },
+            Err(CallError::TooLarge { .. } | CallError::Broken(_)) => {
+                Liveness::Alive { instance: None, forgot_us: false }
+            }
             Err(CallError::Timeout | CallError::Connect(_)) => Liveness::Unreachable,
         }
     }
