@@ -19,6 +19,11 @@ pub fn short_hotkey(ss58: &str) -> String {
     format!("{}...", ss58.chars().take(16).collect::<String>())
 }
 
+/// "validator 12 (5FHneW46xGXgs5mU...)": how journal lines and alerts name a validator.
+pub fn validator_subject(uid: u16, hotkey: &str) -> String {
+    format!("validator {uid} ({})", short_hotkey(hotkey))
+}
+
 // ---- JSON as Python's `json.dumps` writes it --------------------------------------------
 
 /// `value` as Python's `json.dumps` writes it: `indent=2` when `pretty` (what `gitt` prints

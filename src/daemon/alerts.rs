@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::github::PatStanding;
 use crate::reconcile::tracker::{Coverage, Tracker};
+use crate::report::validator_subject;
 
 /// However many incidents there are, no more hook runs than this per hour.
 pub const MAX_PER_HOUR: usize = 20;
@@ -92,10 +93,10 @@ impl Alerting {
                     let minutes = (now.now_ms - since) / 60_000;
                     wanted.push((
                         "coverage_lost",
-                        who(*uid, &e.target.hotkey),
+                        validator_subject(*uid, &e.target.hotkey),
                         format!(
                             "{} has been without your valid PAT for {minutes} min ({}); the agent keeps retrying",
-                            who(*uid, &e.target.hotkey),
+                            validator_subject(*uid, &e.target.hotkey),
                             e.coverage.name()
                         ),
                     ));
@@ -104,10 +105,10 @@ impl Alerting {
             if e.coverage == Coverage::Held {
                 wanted.push((
                     "identity_locked",
-                    who(*uid, &e.target.hotkey),
+                    validator_subject(*uid, &e.target.hotkey),
                     format!(
                         "{} pinned another GitHub account to your hotkey: re-sending cannot help; the validator's operator must release it, or re-register the hotkey",
-                        who(*uid, &e.target.hotkey)
+                        validator_subject(*uid, &e.target.hotkey)
                     ),
                 ));
             }
@@ -178,10 +179,6 @@ impl Alerting {
 
 fn uncovered(coverage: Coverage) -> bool {
     matches!(coverage, Coverage::Missing | Coverage::Failing)
-}
-
-fn who(uid: u16, hotkey: &str) -> String {
-    format!("validator {uid} ({})", crate::report::short_hotkey(hotkey))
 }
 
 fn resolved_words(event: &str) -> &'static str {

@@ -513,14 +513,14 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                     "sending the PAT {} to {}", self.core.pat().masked(), self.who(target.uid)
                 ),
                 Happening::Checked { target, answer } => {
-                    self.counters.checked(target.uid, &target.hotkey, answer.status, self.core.clock().now_ms());
+                    self.counters.checked(target.uid, &target.hotkey, answer.status, self.now());
                     tracing::debug!(
                     validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
                     "validator {} answered the check: {}", target.uid, answer.status.label()
                     )
                 }
                 Happening::Broadcast { target, answer } => {
-                    self.counters.broadcast(target.uid, &target.hotkey, answer.status, self.core.clock().now_ms());
+                    self.counters.broadcast(target.uid, &target.hotkey, answer.status, self.now());
                     tracing::info!(
                     validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
                     "{} answered the PAT: {}{}", self.who(target.uid), answer.status.label(),
@@ -755,7 +755,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     /// "validator 12 (5FHneW46xGXgs5mU...)": the subject of a journal line, in its text.
     fn who(&self, uid: u16) -> String {
         match self.core.tracker.validators.get(&uid) {
-            Some(e) => format!("validator {uid} ({})", crate::report::short_hotkey(&e.target.hotkey)),
+            Some(e) => crate::report::validator_subject(uid, &e.target.hotkey),
             None => format!("validator {uid}"),
         }
     }
