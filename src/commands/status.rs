@@ -240,7 +240,7 @@ fn overview(instances: &[String], json: bool) -> anyhow::Result<u8> {
         .chain(instances.iter().map(|name| ServicePaths::of(Some(name))))
         .filter_map(|paths| look(paths, now))
         .collect();
-    let code = agents.iter().map(Agent::exit).max_by_key(|code| severity(*code)).unwrap_or(exit::COVERED);
+    let code = worst(agents.iter().map(Agent::exit));
     if json {
         let list: Vec<_> = agents
             .iter()
@@ -317,6 +317,11 @@ fn overview(instances: &[String], json: bool) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// The overview's exit status: the worst of its agents' (see [`severity`]); covered when none.
+fn worst(codes: impl IntoIterator<Item = u8>) -> u8 {
+    codes.into_iter().max_by_key(|code| severity(*code)).unwrap_or(exit::COVERED)
+}
+
 /// Which exit status wins in the overview: not running, then unreadable, then partial.
 fn severity(code: u8) -> u8 {
     match code {
@@ -347,11 +352,11 @@ mod tests {
 
     #[test]
     fn the_overview_exits_with_the_worst_agents_status() {
-        let worst = |codes: &[u8]| codes.iter().copied().max_by_key(|c| severity(*c)).unwrap_or(exit::COVERED);
-        assert_eq!(worst(&[exit::COVERED, exit::COVERED]), exit::COVERED);
-        assert_eq!(worst(&[exit::COVERED, exit::PARTIAL_COVERAGE]), exit::PARTIAL_COVERAGE);
-        assert_eq!(worst(&[exit::PARTIAL_COVERAGE, exit::COULD_NOT_RUN]), exit::COULD_NOT_RUN);
-        assert_eq!(worst(&[exit::AGENT_NOT_RUNNING, exit::COULD_NOT_RUN, exit::COVERED]), exit::AGENT_NOT_RUNNING);
+        assert_eq!(worst([]), exit::COVERED);
+        assert_eq!(worst([exit::COVERED, exit::COVERED]), exit::COVERED);
+        assert_eq!(worst([exit::COVERED, exit::PARTIAL_COVERAGE]), exit::PARTIAL_COVERAGE);
+        assert_eq!(worst([exit::PARTIAL_COVERAGE, exit::COULD_NOT_RUN]), exit::COULD_NOT_RUN);
+        assert_eq!(worst([exit::AGENT_NOT_RUNNING, exit::COULD_NOT_RUN, exit::COVERED]), exit::AGENT_NOT_RUNNING);
         let never_ran = Agent { paths: ServicePaths::of(Some("carol")), seen: Seen::NeverRan };
         assert_eq!(never_ran.exit(), exit::AGENT_NOT_RUNNING, "an instance set up but never started is not running");
     }
