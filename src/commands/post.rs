@@ -170,7 +170,7 @@ async fn load_pat(settings: &Settings) -> anyhow::Result<(Pat, PatSource)> {
             Ok(found)
         }
         None if none_of_ours && settings.root => {
-            let flag = crate::settings::ServicePaths::of(settings.instance.as_deref()).flag();
+            let flag = settings.service_paths().flag();
             Err(anyhow::anyhow!(
                 "{e:#}; as root on a server, `sudo gittensor-miner-agent pat set --systemd{flag}` stores it for the service, and `sudo gittensor-miner-agent post{flag}` then uses that one too"
             ))

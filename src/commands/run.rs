@@ -88,7 +88,7 @@ async fn start(flags: Flags) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld
     let settings = settings::load(&flags)?;
     let hotkey = Hotkey::load(&settings.hotkey_file).map_err(|e| {
         if settings.service {
-            let service = settings::instance::ServicePaths::of(settings.instance.as_deref());
+            let service = settings.service_paths();
             anyhow::anyhow!(
                 "the service has no usable hotkey: copy the miner's hotkey file for it with `sudo install -m 0600 ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey> {}`, then `sudo systemctl restart {}` ({e})",
                 service.hotkey.display(),

@@ -35,7 +35,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ..Flags::default()
     };
     let settings = settings::load(&flags)?;
-    let unit = ServicePaths::of(settings.instance.as_deref()).unit();
+    let unit = settings.service_paths().unit();
     let file = StateFile::in_dir(&settings.daemon.state_dir);
     let state = file.read().map_err(|e| unreadable_state(&file, &unit, e))?;
     let summary = state.tracker.summary();

@@ -599,7 +599,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
 
     /// The next step for a rotation, for where this PAT came from.
     fn how_to_store_a_new_pat(&self) -> String {
-        let service = crate::settings::instance::ServicePaths::of(self.settings.instance.as_deref());
+        let service = self.settings.service_paths();
         match self.pat_source {
             PatSource::Credential { .. } => format!(
                 "`sudo gittensor-miner-agent pat set --systemd{}` (it restarts {} with the new one)",

@@ -178,6 +178,12 @@ impl Settings {
     pub fn agent_name(&self) -> &str {
         self.instance.as_deref().unwrap_or("default")
     }
+
+    /// The files and unit of the service these settings are for: the plain unit's, or the
+    /// instance's. What advice to an operator names.
+    pub fn service_paths(&self) -> ServicePaths {
+        ServicePaths::of(self.instance.as_deref())
+    }
 }
 
 /// The `run` loop's schedule and where it keeps its state.
