@@ -91,26 +91,20 @@ impl Alerting {
                     && now.now_ms.saturating_sub(since) >= settings.grace.as_millis() as u64
                 {
                     let minutes = (now.now_ms - since) / 60_000;
-                    wanted.push((
-                        "coverage_lost",
-                        validator_subject(*uid, &e.target.hotkey),
-                        format!(
-                            "{} has been without your valid PAT for {minutes} min ({}); the agent keeps retrying",
-                            validator_subject(*uid, &e.target.hotkey),
-                            e.coverage.name()
-                        ),
-                    ));
+                    let subject = validator_subject(*uid, &e.target.hotkey);
+                    let message = format!(
+                        "{subject} has been without your valid PAT for {minutes} min ({}); the agent keeps retrying",
+                        e.coverage.name()
+                    );
+                    wanted.push(("coverage_lost", subject, message));
                 }
             }
             if e.coverage == Coverage::Held {
-                wanted.push((
-                    "identity_locked",
-                    validator_subject(*uid, &e.target.hotkey),
-                    format!(
-                        "{} pinned another GitHub account to your hotkey: re-sending cannot help; the validator's operator must release it, or re-register the hotkey",
-                        validator_subject(*uid, &e.target.hotkey)
-                    ),
-                ));
+                let subject = validator_subject(*uid, &e.target.hotkey);
+                let message = format!(
+                    "{subject} pinned another GitHub account to your hotkey: re-sending cannot help; the validator's operator must release it, or re-register the hotkey"
+                );
+                wanted.push(("identity_locked", subject, message));
             }
         }
         if now.pat == PatStanding::Rejected {
