@@ -267,7 +267,7 @@ fn target(emu: &Emulator, uid: usize) -> Target {
 /// The miner's hotkey (from the emulator's real wallet) and a dendrite signing with it.
 fn miner_dendrite(emu: &Emulator) -> (Arc<Hotkey>, Dendrite) {
     let hotkey = Arc::new(Hotkey::load(emu.miner_hotkey_file().as_ref()).unwrap());
-    let dendrite = Dendrite::new(hotkey.clone()).unwrap();
+    let dendrite = Dendrite::new(hotkey.clone());
     (hotkey, dendrite)
 }
 
@@ -363,7 +363,7 @@ fn oversized_and_trickling_answers_are_cut_off() {
         }
     });
     let hotkey = Arc::new(Hotkey::from_seed(&[7; 32]));
-    let dendrite = Dendrite::new(hotkey).unwrap();
+    let dendrite = Dendrite::new(hotkey);
     let target = Target {
         uid: 0,
         hotkey: Hotkey::from_seed(&[8; 32]).ss58().to_owned(),

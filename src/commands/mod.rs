@@ -99,7 +99,7 @@ pub(crate) async fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
             }
         });
     }
-    let dendrite = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;
+    let dendrite = Dendrite::new(Arc::new(hotkey));
     Ok(Prepared { settings, dendrite, validators })
 }
 

@@ -123,7 +123,7 @@ async fn start(flags: Flags) -> anyhow::Result<Parts<Dendrite, GitHub, RealWorld
     };
 
     let miner_hotkey = hotkey.ss58().to_owned();
-    let transport = Dendrite::new(Arc::new(hotkey)).context("cannot set up the HTTP client")?;
+    let transport = Dendrite::new(Arc::new(hotkey));
     let github = GitHub::new(&settings.github_api_url).context("cannot set up the GitHub client")?;
     Ok(Parts {
         world: Arc::new(RealWorld { flags, miner_hotkey }),

@@ -151,16 +151,15 @@ pub struct Dendrite {
 }
 
 impl Dendrite {
-    /// Cannot fail: there is no client to set up (see [`exchange`]). A `Result` for callers
-    /// that may one day speak to axons through something that can.
-    pub fn new(hotkey: Arc<Hotkey>) -> Result<Self, std::convert::Infallible> {
-        Ok(Dendrite {
+    /// Nothing to set up: each request opens its own connection (see [`exchange`]).
+    pub fn new(hotkey: Arc<Hotkey>) -> Self {
+        Dendrite {
             hotkey,
             uuid: uuid::Uuid::new_v4().to_string(),
             last_nonce: AtomicU64::new(0),
             known_to: Mutex::new(HashMap::new()),
             body_cap: DEFAULT_BODY_CAP,
-        })
+        }
     }
 
     pub fn with_body_cap(mut self, cap: usize) -> Self {
@@ -591,7 +590,7 @@ mod tests {
 
     #[test]
     fn nonces_strictly_increase() {
-        let d = Dendrite::new(Arc::new(Hotkey::from_seed(&[3; 32]))).unwrap();
+        let d = Dendrite::new(Arc::new(Hotkey::from_seed(&[3; 32])));
         let mut last = 0;
         for _ in 0..10_000 {
             let n = d.next_nonce();
