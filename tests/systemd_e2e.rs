@@ -455,6 +455,8 @@ fn the_deb_in_real_systemd(suite: &str) {
 
     let stop = read("stop.txt");
     assert_eq!((field(&stop, "ActiveState"), field(&stop, "Result")), ("inactive".into(), "success".into()), "{stop}");
+    // Stopped, its runtime directory (the metrics textfile's) stays for node-exporter to read.
+    assert!(stop.contains("runtime kept"), "{stop}");
     let stopped = read("status-stopped.txt");
     assert!(stopped.contains("rc=4") && stopped.contains("THE AGENT IS NOT RUNNING"), "{stopped}");
     // The overview with the plain unit stopped and the instances running: 4, and which one.
@@ -477,6 +479,10 @@ fn the_deb_in_real_systemd(suite: &str) {
         "/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent@alice.service",
         "/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent@bob.service",
         "/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent.service",
+        // Kept after a stop, so the purge removes the runtime directories itself.
+        "/run/gittensor-miner-agent",
+        "/run/gittensor-miner-agent@alice",
+        "/run/gittensor-miner-agent@bob",
     ] {
         assert!(purge.contains(&format!("absent {gone}")), "{purge}");
     }

@@ -133,6 +133,8 @@ for name in $instances; do journalctl -u $unit@$name --no-pager > $S/journal-$na
 # overview of every agent must say which one is not running.
 systemctl stop $unit
 show > $S/stop.txt
+# The runtime directory (where metrics.textfile goes) outlives the stop (RuntimeDirectoryPreserve=yes).
+if [ -d /run/gittensor-miner-agent ]; then echo "runtime kept"; else echo "runtime gone"; fi >> $S/stop.txt
 gittensor-miner-agent status --config $config > $S/status-stopped.txt 2>&1
 echo "rc=$?" >> $S/status-stopped.txt
 gittensor-miner-agent status > $S/overview-one-stopped.txt 2>&1
@@ -148,11 +150,14 @@ dpkg --purge gittensor-miner-agent > $S/purge-log.txt 2>&1
     for p in /usr/bin/gittensor-miner-agent /etc/gittensor-miner-agent /var/lib/gittensor-miner-agent \
              /var/lib/private/gittensor-miner-agent /usr/lib/systemd/system/gittensor-miner-agent.service \
              /lib/systemd/system/gittensor-miner-agent.service /usr/lib/systemd/system/gittensor-miner-agent@.service \
-             /etc/systemd/system/multi-user.target.wants/gittensor-miner-agent.service /etc/keep-me; do
+             /etc/systemd/system/multi-user.target.wants/gittensor-miner-agent.service /run/gittensor-miner-agent \
+             /etc/keep-me; do
         if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
     done
     for name in $instances; do
         p=/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent@$name.service
+        if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
+        p=/run/gittensor-miner-agent@$name
         if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
     done
     if getent passwd gittensor-miner-agent > /dev/null; then echo "user kept"; else echo "user gone"; fi
