@@ -134,6 +134,25 @@ fn garbage_from_the_node_is_a_clear_error_not_a_crash() {
 }
 
 #[test]
+fn duplicate_uids_are_refused_not_probed_twice() {
+    let mut spec = ChainSpec::new(NETUID, boundary_neurons());
+    spec.faults.repeat_neurons = 27;
+    let node = FakeChain::start(spec);
+    let err = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&node.url) && text.contains("uid 0 appears more than once"), "{text}");
+}
+
+#[test]
+fn more_neurons_than_a_subnet_can_hold_are_refused() {
+    let neurons: Vec<_> = (0..=4096u16).map(|uid| FakeNeuron::miner(uid, [(uid % 251) as u8; 32])).collect();
+    let node = FakeChain::start(ChainSpec::new(NETUID, neurons));
+    let err = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("4097 neurons, more than a subnet can hold (4096)"), "{text}");
+}
+
+#[test]
 fn a_silent_node_times_out_instead_of_hanging() {
     let mut spec = ChainSpec::new(NETUID, boundary_neurons());
     spec.faults.silent = true;

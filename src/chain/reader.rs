@@ -295,8 +295,30 @@ fn account(v: &Value) -> Option<String> {
     Some(AccountId32(raw).to_string())
 }
 
+/// The most uids a subnet can hold: subtensor's `MaxAllowedUids` is a u16 set by governance,
+/// and no subnet has ever been given more than 4096. A longer answer is not a subnet.
+pub const MAX_NEURONS: usize = 4096;
+
 fn decode_neurons(v: &Value) -> Result<Vec<Neuron>, String> {
     let list = items(v).ok_or("expected a list of neurons")?;
+    if list.len() > MAX_NEURONS {
+        return Err(format!("{} neurons, more than a subnet can hold ({MAX_NEURONS})", list.len()));
+    }
+    let neurons = decode_each_neuron(list)?;
+    check_unique_uids(&neurons)?;
+    Ok(neurons)
+}
+
+/// Two neurons with one uid would be probed (and counted) twice: the answer is not a subnet.
+fn check_unique_uids(neurons: &[Neuron]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::with_capacity(neurons.len());
+    match neurons.iter().find(|n| !seen.insert(n.uid)) {
+        Some(n) => Err(format!("uid {} appears more than once in the neurons list", n.uid)),
+        None => Ok(()),
+    }
+}
+
+fn decode_each_neuron(list: Vec<&Value>) -> Result<Vec<Neuron>, String> {
     list.into_iter()
         .enumerate()
         .map(|(i, n)| {

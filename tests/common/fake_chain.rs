@@ -253,6 +253,8 @@ pub struct Faults {
     pub garbage_neurons: bool,
     /// Accept connections but never answer anything.
     pub silent: bool,
+    /// Answer the neurons call with the whole list this many times over (duplicate uids).
+    pub repeat_neurons: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -398,8 +400,12 @@ fn state_call(spec: &ChainSpec, name: &str, netuid: Option<u16>) -> Result<Vec<u
             if spec.faults.garbage_neurons {
                 return Ok(vec![0xff, 0xff, 0xff, 0xff, 0x01]);
             }
-            let neurons =
-                if exists { spec.neurons.iter().map(|n| neuron_info(spec.netuid, n)).collect() } else { vec![] };
+            let copies = spec.faults.repeat_neurons.max(1);
+            let neurons: Vec<_> = if exists {
+                (0..copies).flat_map(|_| spec.neurons.iter().map(|n| neuron_info(spec.netuid, n))).collect()
+            } else {
+                vec![]
+            };
             Ok(neurons.encode())
         }
         "SubnetInfoRuntimeApi_get_subnet_state" if spec.has_subnet_state => {
