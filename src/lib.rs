@@ -7,6 +7,7 @@ pub mod clock;
 pub mod commands;
 pub mod daemon;
 pub mod exit;
+pub mod files;
 pub mod github;
 pub mod probe;
 pub mod reconcile;

@@ -24,6 +24,9 @@ pub enum WalletError {
         "hotkey file {path} cannot be read ({error}): check its permissions (the agent's user must be able to read it)"
     )]
     Unreadable { path: PathBuf, error: std::io::Error },
+    /// A FIFO, a device, a directory, or far too large: not what btcli writes.
+    #[error("hotkey file {path} cannot be read: {problem}; point `--hotkey-file` (or `hotkey_file` in the config) at the hotkey file btcli wrote, ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey>")]
+    NotAKeyfile { path: PathBuf, problem: crate::files::ReadError },
     #[error("hotkey file {path} is encrypted: the agent needs an unencrypted hotkey file (bittensor writes hotkeys unencrypted by default); regenerate it without a password with `btcli wallet regen_hotkey --no-use-password`")]
     Encrypted { path: PathBuf },
     #[error("hotkey file {path} is not a Bittensor keyfile ({detail}): point `hotkey_file` at the JSON file under ~/.bittensor/wallets/<wallet>/hotkeys/<hotkey>")]
@@ -63,9 +66,13 @@ impl fmt::Debug for Hotkey {
 impl Hotkey {
     /// Loads and checks a keyfile; every failure names the file and says what to do.
     pub fn load(path: &Path) -> Result<Self, WalletError> {
-        let raw = std::fs::read(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => WalletError::Missing { path: path.to_owned() },
-            _ => WalletError::Unreadable { path: path.to_owned(), error: source },
+        use crate::files::ReadError;
+        let raw = crate::files::read_bounded(path, crate::files::HOTKEY_LIMIT).map_err(|problem| match problem {
+            ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                WalletError::Missing { path: path.to_owned() }
+            }
+            ReadError::Io(error) => WalletError::Unreadable { path: path.to_owned(), error },
+            problem => WalletError::NotAKeyfile { path: path.to_owned(), problem },
         })?;
         Self::from_keyfile_bytes(&raw).map_err(|e| e.at(path))
     }

@@ -119,3 +119,101 @@ fn a_bad_flag_value_is_blamed_on_the_flag() {
     assert_eq!(code(&out), 1);
     assert!(text(&out.stderr).contains("--min-vtrust"), "{}", text(&out.stderr));
 }
+
+/// The agent under a deadline and a 4 GiB address-space cap: a read that never ends (a FIFO)
+/// or never stops growing (`/dev/zero`) fails the test instead of hanging it or filling the
+/// machine.
+fn agent_within_bounds(args: &[&str]) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_gittensor-miner-agent"))
+        .args(args)
+        .env_remove("GITTENSOR_MINER_PAT")
+        .env_remove("GITTENSOR_MINER_AGENT_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Generous: the answer takes milliseconds; only a hang comes near this.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("`{}` still ran after 30 s: {}", args.join(" "), text(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn fifo_in(dir: &tempfile::TempDir) -> String {
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success(), "mkfifo failed");
+    fifo.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_config_that_is_a_device_or_a_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_in(&dir);
+    for (config, what) in [("/dev/zero", "a character device"), (fifo.as_str(), "a FIFO (named pipe)")] {
+        let out = agent_within_bounds(&["check", "--config", config]);
+        assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr).trim_end(),
+            format!("error: cannot read config file {config}: it is {what}, not a regular file; point --config at the agent's TOML config file")
+        );
+    }
+}
+
+#[test]
+fn a_hotkey_file_that_is_a_device_or_a_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_in(&dir);
+    let config = config_with(&dir, ONE_VALIDATOR);
+    for (keyfile, what) in [("/dev/zero", "a character device"), (fifo.as_str(), "a FIFO (named pipe)")] {
+        let out = agent_within_bounds(&["check", "--config", &config, "--hotkey-file", keyfile]);
+        assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "hotkey file {keyfile} cannot be read: it is {what}, not a regular file; point `--hotkey-file`"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("the hotkey file btcli wrote"), "{err}");
+    }
+}
+
+#[test]
+fn an_oversize_config_or_hotkey_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let big_config = dir.path().join("big.toml");
+    // Valid TOML all the way: only its size is wrong.
+    std::fs::write(&big_config, "#".repeat(1024 * 1024) + "\n").unwrap();
+    let big_config = big_config.to_str().unwrap();
+    let out = agent_within_bounds(&["check", "--config", big_config]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!("error: cannot read config file {big_config}: it is larger than 1024 KiB, more than such a file ever holds; point --config at the agent's TOML config file")
+    );
+
+    let config = config_with(&dir, ONE_VALIDATOR);
+    let big_key = dir.path().join("hotkey");
+    std::fs::write(&big_key, " ".repeat(64 * 1024 + 1)).unwrap();
+    let big_key = big_key.to_str().unwrap();
+    let out = agent_within_bounds(&["check", "--config", &config, "--hotkey-file", big_key]);
+    assert_eq!(code(&out), 1);
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("hotkey file {big_key} cannot be read: it is larger than 64 KiB")), "{err}");
+}

@@ -51,7 +51,12 @@ impl Env {
         let hotkey_credential = var(HOTKEY_CREDENTIAL_ENV)
             .zip(credentials)
             .map(|(name, dir)| dir.join(name))
-            .filter(|path| std::fs::read(path).is_ok_and(|bytes| !crate::secrets::is_unset_credential(&bytes)));
+            // A credential that is a FIFO, a device or huge is kept, so loading it says so.
+            .filter(|path| match crate::files::read_bounded(path, crate::files::HOTKEY_LIMIT) {
+                Ok(bytes) => !crate::secrets::is_unset_credential(&bytes),
+                Err(crate::files::ReadError::Io(_)) => false,
+                Err(_) => true,
+            });
         let instance = instance_flag
             .map(str::to_owned)
             .or_else(|| var(super::INSTANCE_ENV).map(|v| v.to_string_lossy().into_owned()));

@@ -114,11 +114,10 @@ pub struct StaticValidator {
 /// Reads and parses the file; `named_by` (`--config`, the environment variable) is what
 /// named it, for the error's advice.
 pub fn read_file(path: &Path, named_by: Option<&'static str>) -> Result<ConfigFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
-        path: path.to_owned(),
-        error,
-        named_by,
-    })?;
+    let unreadable = |error: std::io::Error| ConfigError::Unreadable { path: path.to_owned(), error, named_by };
+    let bytes = crate::files::read_bounded(path, crate::files::CONFIG_LIMIT).map_err(|e| unreadable(e.into()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")))?;
     parse(path, &text)
 }
 

@@ -81,6 +81,11 @@ fn unreadable(path: &Path, error: &std::io::Error, named_by: &Option<&'static st
         std::io::ErrorKind::PermissionDenied => {
             "permission denied: make it readable by your user (or run as the user who owns it)".to_owned()
         }
+        // Not a regular file, or far too large (`crate::files::read_bounded`).
+        std::io::ErrorKind::InvalidInput => match named_by {
+            Some(by) => format!("{error}; point {by} at the agent's TOML config file"),
+            None => format!("{error}; replace it with the agent's TOML config file"),
+        },
         _ => format!("{error}; {named}"),
     }
 }
