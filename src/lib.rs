@@ -12,6 +12,7 @@ pub mod github;
 pub mod probe;
 pub mod reconcile;
 pub mod report;
+pub mod scrub;
 pub mod secrets;
 pub mod settings;
 pub mod synapse;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::scrub::SCAN_MAX_CHARS;
 use crate::secrets::Pat;
 use crate::transport::{CallError, Provenance, Reply, SynapseCall};
 
@@ -268,8 +269,9 @@ fn common(result: &Result<Reply, CallError>) -> Common<'_> {
     if reply.provenance == Provenance::Forged {
         return fail(FailureKind::Malformed, FORGED.into(), code);
     }
-    // Peers control this text; keep it short enough for a table and a log line.
-    let message: String = reply.message.as_deref().unwrap_or_default().chars().take(300).collect();
+    // Peers control this text. It is cut short for a table and a log line only after the PAT
+    // is masked in it (`Core::scrub`): cut first, the tail of an echoed PAT would survive.
+    let message: String = reply.message.as_deref().unwrap_or_default().chars().take(SCAN_MAX_CHARS).collect();
     // bittensor's dendrite reads every answer with aiohttp's `response.json()`: one that is
     // not JSON raises, and the dendrite records 422 whatever the HTTP status was.
     let reported = if reply.body.is_none() { 422 } else { code };
@@ -304,9 +306,10 @@ fn common(result: &Result<Reply, CallError>) -> Common<'_> {
     }
 }
 
-/// A validator's own reason is kept whole up to this (gittensor's longest, a wrapped
-/// `requests` error, is about 300 characters); a hostile peer's novel is cut.
-const REASON_MAX_CHARS: usize = 400;
+/// A validator's own reason is shown whole up to this (gittensor's longest, a wrapped
+/// `requests` error, is about 300 characters); a hostile peer's novel is cut, after the
+/// PAT is masked in it. Here a reason is only capped to what masking scans.
+pub const REASON_MAX_CHARS: usize = 400;
 
 /// Reads an optional boolean; any other type makes the answer malformed.
 fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
@@ -320,7 +323,7 @@ fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, String
 fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.chars().take(REASON_MAX_CHARS).collect())),
+        Some(Value::String(s)) => Ok(Some(s.chars().take(SCAN_MAX_CHARS).collect())),
         Some(other) => Err(format!("`{key}` should be a string, got {other}")),
     }
 }
@@ -513,10 +516,11 @@ mod tests {
     }
 
     #[test]
-    fn peer_supplied_reasons_are_truncated() {
+    fn peer_supplied_reasons_are_capped_to_what_masking_scans() {
+        // The cut to REASON_MAX_CHARS comes after masking (`Core::scrub`, tested there).
         let long = "x".repeat(10_000);
         let answer = check(json!(false), json!(false), json!(long));
-        assert_eq!(answer.rejection_reason.unwrap().len(), REASON_MAX_CHARS);
+        assert_eq!(answer.rejection_reason.unwrap().len(), SCAN_MAX_CHARS);
     }
 
     #[test]

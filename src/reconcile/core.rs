@@ -22,7 +22,7 @@ use super::tracker::{Change, Schedule, Step, Tracker, Work};
 use crate::clock::Clock;
 use crate::github::{PatStanding, PatValidator, PatVerdict};
 use crate::secrets::Pat;
-use crate::synapse::{BroadcastAnswer, CheckAnswer};
+use crate::synapse::{BroadcastAnswer, CheckAnswer, REASON_MAX_CHARS};
 use crate::transport::{Liveness, Target, Transport};
 
 /// A verdict this young is reused when a validator doubts our PAT, instead of asking
@@ -96,6 +96,8 @@ pub struct Core<T, G> {
     transport: Arc<T>,
     github: Arc<G>,
     pat: Pat,
+    /// The PAT before the last rotation: validators still hold it and may echo it.
+    previous_pat: Option<Pat>,
     /// Bumped on every PAT change: answers about an older PAT are not about this one.
     generation: u64,
     knobs: Knobs,
@@ -128,6 +130,7 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
             transport,
             github,
             pat,
+            previous_pat: None,
             generation: 0,
             knobs,
             clock,
@@ -208,7 +211,7 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
 
     /// A new PAT: owed to every validator, and GitHub is asked about it.
     pub fn pat_changed(&mut self, pat: Pat) {
-        self.pat = pat;
+        self.previous_pat = Some(std::mem::replace(&mut self.pat, pat));
         self.generation += 1;
         self.verdict_in_flight = false; // an answer about the old PAT is ignored
         self.verdict_at_ms = None;
@@ -355,15 +358,18 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
     }
 
     /// A validator's words are shown and stored; a hostile one may echo back the PAT it was
-    /// sent. Wherever it does, the masked form stands in.
+    /// sent (this one or the one before), whole or in pieces. They are masked, then cut to
+    /// what is shown: cut first, the tail of an echo would slip past.
     fn scrub(&self, outcome: &mut Outcome) {
         let reason = match outcome {
             Outcome::Checked { answer, .. } => &mut answer.rejection_reason,
             Outcome::Broadcast { answer, .. } => &mut answer.rejection_reason,
             Outcome::Liveness { .. } | Outcome::Verdict { .. } => return,
         };
-        if let Some(text) = reason.as_mut().filter(|t| t.contains(self.pat.expose())) {
-            *text = text.replace(self.pat.expose(), &self.pat.masked());
+        if let Some(text) = reason.as_mut() {
+            let mut secrets = vec![self.pat.expose()];
+            secrets.extend(self.previous_pat.as_ref().map(Pat::expose));
+            *text = crate::scrub::scrub(text, &secrets, REASON_MAX_CHARS);
         }
     }
 
@@ -587,6 +593,36 @@ mod tests {
         core.scrub(&mut outcome);
         let Outcome::Checked { answer, .. } = outcome else { unreachable!() };
         assert_eq!(answer.rejection_reason.as_deref(), Some("bad token ***1234 here"));
+    }
+
+    fn scrubbed(core: &Core<Fake, AlwaysValid>, reason: String) -> String {
+        let answer = BroadcastAnswer {
+            status: crate::synapse::BroadcastStatus::PatRejected,
+            accepted: Some(false),
+            rejection_reason: Some(reason),
+            status_code: 200,
+            axon_uuid: None,
+        };
+        let mut outcome = Outcome::Broadcast { target: target(0), answer, generation: 0 };
+        core.scrub(&mut outcome);
+        let Outcome::Broadcast { answer, .. } = outcome else { unreachable!() };
+        answer.rejection_reason.unwrap()
+    }
+
+    #[test]
+    fn an_echo_at_the_end_of_a_long_reason_is_masked_before_the_reason_is_cut() {
+        let core = core(Arc::new(Fake::default()), 1);
+        let shown = scrubbed(&core, format!("{}ghp_CoreTestToken_1234{}", "x".repeat(364), "y".repeat(500)));
+        assert_eq!(shown, format!("{}***1234{}", "x".repeat(364), "y".repeat(29)));
+        assert_eq!(scrubbed(&core, "x".repeat(10_000)).chars().count(), REASON_MAX_CHARS);
+    }
+
+    #[test]
+    fn after_a_rotation_the_previous_pat_is_masked_too() {
+        let mut core = core(Arc::new(Fake::default()), 1);
+        core.pat_changed(Pat::new("ghp_RotatedCoreToken_9999").unwrap());
+        let shown = scrubbed(&core, "had CoreTestToken_1234, now RotatedCore\u{200B}Token_9999".into());
+        assert_eq!(shown, "had ***, now ***");
     }
 
     #[tokio::test(start_paused = true)]
