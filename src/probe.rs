@@ -28,5 +28,14 @@ pub async fn check_all<T: Transport>(
     timeout: Duration,
     concurrency: usize,
 ) -> Vec<CheckAnswer> {
-    fan_out(transport, targets, &synapse::pat_check_call(timeout), concurrency, synapse::classify_check).await
+    let mut answers =
+        fan_out(transport, targets, &synapse::pat_check_call(timeout), concurrency, synapse::classify_check).await;
+    // `check` holds no PAT: what it can mask in a validator's words is any GitHub token
+    // shape, before the words are cut to what is shown.
+    for answer in &mut answers {
+        if let Some(reason) = answer.rejection_reason.as_mut() {
+            *reason = crate::scrub::scrub(reason, &[], synapse::REASON_MAX_CHARS);
+        }
+    }
+    answers
 }

@@ -34,9 +34,8 @@ pub fn scrub(text: &str, secrets: &[&str], max_chars: usize) -> String {
         original.iter().enumerate().filter(|(_, c)| !invisible(**c)).map(|(i, c)| (*c, i)).unzip();
     // Whether whitespace stood before each compared character: a token shape ends there
     // (an echo of our own PATs is matched across it, other text is not swallowed).
-    let spaced: Vec<bool> = (0..compact.len())
-        .map(|k| k > 0 && original[at[k - 1] + 1..at[k]].iter().any(|c| c.is_whitespace()))
-        .collect();
+    let spaced: Vec<bool> =
+        (0..compact.len()).map(|k| k > 0 && original[at[k - 1] + 1..at[k]].iter().any(|c| c.is_whitespace())).collect();
     let mut masked = vec![false; compact.len()];
     let secrets: Vec<Vec<char>> =
         secrets.iter().map(|s| s.chars().collect::<Vec<char>>()).filter(|s| !s.is_empty()).collect();

@@ -150,3 +150,118 @@ fn hostile_endpoints_are_classified_and_the_honest_validators_still_served() {
     let row = json["results"].as_array().unwrap().iter().find(|r| r["uid"] == 100 + i).unwrap();
     assert_eq!(row["status"], Value::from("valid"), "{row}");
 }
+
+/// A 40-character PAT, as GitHub issues them: long enough that a cut at 400 characters
+/// falls inside it when it starts at offset 364.
+const LONG_PAT: &str = "ghp_Hx7Qm2Lw9Zc4Vb8Nn1Kd6Jt3Rg5Yp0Fs2Ue7A";
+
+/// A "validator" that answers every check "no PAT" and rejects every broadcast, with
+/// `reason` as its words (a hostile one echoing the PAT it was once sent).
+fn echoing(reason: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let reason = reason.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let body = if request.starts_with("POST /PatBroadcastSynapse") {
+                    serde_json::json!({"accepted": false, "rejection_reason": reason})
+                } else {
+                    serde_json::json!({"has_pat": false, "pat_valid": false, "rejection_reason": reason})
+                }
+                .to_string();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes());
+            });
+        }
+    });
+    port
+}
+
+/// The longest run of the PAT's characters in `shown`, once characters a reader does not
+/// see (whitespace, controls, zero-width and other format characters) are taken out.
+fn longest_pat_run(shown: &str) -> usize {
+    let invisible = |c: &char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(*c as u32, 0xAD | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF)
+    };
+    let shown: Vec<char> = shown.chars().filter(|c| !invisible(c)).collect();
+    let pat: Vec<char> = LONG_PAT.chars().collect();
+    let mut best = 0;
+    for i in 0..shown.len() {
+        for j in 0..pat.len() {
+            best = best.max(shown[i..].iter().zip(&pat[j..]).take_while(|(a, b)| a == b).count());
+        }
+    }
+    best
+}
+
+#[test]
+fn a_validator_echoing_the_pat_at_offset_364_or_split_by_a_zero_width_space_shows_none_of_it() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    emu.control(serde_json::json!({"op": "github_token", "token": LONG_PAT, "login": "octo-miner", "id": 4242}));
+    let fake_hotkey = emu.info["stranger"]["ss58"].as_str().unwrap();
+    let (head, tail) = LONG_PAT.split_at(19);
+    let echoes = [
+        // Cut to 400 characters before masking, 36 of the 40 survived.
+        format!("{}{LONG_PAT} is what you sent", "x".repeat(364)),
+        // A zero-width space defeats a whole-match mask.
+        format!("{}{head}\u{200B}{tail} is what you sent", "x".repeat(364)),
+        format!("token {head} {tail} rejected"),
+    ];
+    let mut validators = String::new();
+    for (i, echo) in echoes.iter().enumerate() {
+        validators.push_str(&format!(
+            "\n[[validators]]\nuid = {}\nhotkey = {fake_hotkey:?}\nip = \"127.0.0.1\"\nport = {}\n",
+            100 + i,
+            echoing(echo.clone())
+        ));
+    }
+    let config = emu.write_config(FAST_DAEMON);
+    let mut contents = std::fs::read_to_string(&config).unwrap();
+    contents.push_str(&validators);
+    std::fs::write(&config, contents).unwrap();
+    let config = config.to_str().unwrap();
+    let pat_env = [("GITTENSOR_MINER_PAT", LONG_PAT)];
+
+    for args in [
+        vec!["check", "--config", config],
+        vec!["check", "--config", config, "--json"],
+        vec!["post", "--config", config, "--retry-budget", "2"],
+        vec!["post", "--config", config, "--json", "--retry-budget", "2"],
+    ] {
+        let out = agent(&args, &pat_env);
+        let shown = all_output(&out);
+        // `check` holds no PAT; it masks token shapes, which a space-split echo is not.
+        let shown = if args[0] == "check" { shown.replace(&echoes[2], "") } else { shown };
+        assert!(!shown.contains("panicked"), "{args:?}: {shown}");
+        assert!(shown.contains(&"x".repeat(300)), "{args:?}: the validator's words are shown: {shown}");
+        assert!(longest_pat_run(&shown) < 8, "{args:?} shows {} PAT characters: {shown}", longest_pat_run(&shown));
+        if args.contains(&"--json") {
+            let json = stdout_json(&out);
+            let reason = json["results"].as_array().unwrap().iter().find(|r| r["uid"] == 101).unwrap();
+            assert!(reason.to_string().contains("***"), "the echo is masked, not dropped: {reason}");
+        }
+    }
+
+    let mut daemon = Daemon::spawn(std::path::Path::new(config), &pat_env);
+    let state = || std::fs::read_to_string(emu.dir.path().join("state/state.json")).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(20), || state().contains(&"x".repeat(300))),
+        "the validators' words never reached the state: {}",
+        daemon.log()
+    );
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+    let log = daemon.log();
+    assert!(longest_pat_run(&state()) < 8, "state.json: {}", state());
+    assert!(longest_pat_run(&log) < 8, "log: {log}");
+}
