@@ -11,6 +11,9 @@ pub const MIN_RUN: usize = 8;
 /// `SCAN_MAX_CHARS × secret length` comparisons per secret.
 pub const SCAN_MAX_CHARS: usize = 4096;
 
+// What is scanned must cover all that is shown, or an echo past the scan would be shown.
+const _: () = assert!(SCAN_MAX_CHARS > crate::synapse::REASON_MAX_CHARS);
+
 const MASK: &str = "***";
 
 /// GitHub's token prefixes (classic `ghp_`, OAuth `gho_`, user-to-server `ghu_`,
@@ -251,8 +254,7 @@ mod tests {
     fn the_cut_comes_after_masking_and_the_scan_is_bounded() {
         let long = "x".repeat(10_000);
         assert_eq!(scrub(&long, &[PAT], 400).chars().count(), 400);
-        // A PAT beyond what is scanned cannot be shown: the scan window is wider than the cut.
-        assert!(SCAN_MAX_CHARS > 400);
+        // A PAT beyond what is scanned is not shown either: only the scanned part is kept.
         let late = format!("{}{PAT}", "x".repeat(SCAN_MAX_CHARS + 10));
         assert_eq!(scrub(&late, &[PAT], SCAN_MAX_CHARS * 2).chars().count(), SCAN_MAX_CHARS);
     }
