@@ -1,9 +1,10 @@
 //! Files the operator names (config, hotkey), read without trusting them to be small files:
-//! a FIFO would block the command forever and `/dev/zero` would fill memory.
+//! a FIFO would block the command forever and `/dev/zero` would fill memory. And the files
+//! the agent writes (state, metrics), replaced without following anything planted for it.
 
-use std::fs::{Metadata, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use thiserror::Error;
@@ -80,6 +81,54 @@ fn regular(meta: &Metadata) -> Result<(), ReadError> {
     Err(ReadError::NotRegular(what))
 }
 
+/// Replaces `path` with `bytes` at `mode`: a crash or a full disk leaves the previous file.
+/// The temporary file has a random name and is created exclusively, so a symlink planted
+/// beside the file is never followed; its mode is set before it takes the file's place.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    private_dir(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // Explicitly, past the umask: node-exporter reads the metrics as another user.
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()
+}
+
+/// A directory others may write to lets them swap the agent's files for links: refused.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    let meta = std::fs::metadata(dir)?;
+    let mode = meta.mode() & 0o7777;
+    let refuse = |problem: String, fix: String| {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "directory {} {problem}, so another user could replace the agent's files there: {fix}",
+                dir.display()
+            ),
+        ))
+    };
+    if mode & 0o022 != 0 {
+        return refuse(
+            format!("is writable by group or others (mode {mode:04o})"),
+            format!("`chmod go-w {}`, or choose a directory only the agent's user may write", dir.display()),
+        );
+    }
+    if let Some(me) = crate::settings::env::effective_uid() {
+        if meta.uid() != me && meta.uid() != 0 {
+            return refuse(
+                format!("is owned by uid {}, neither this user (uid {me}) nor root", meta.uid()),
+                format!("`chown {me} {}`, or choose a directory of the agent's own", dir.display()),
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +157,21 @@ mod tests {
             assert_eq!(err.to_string(), format!("it is {what}, not a regular file"), "{}", path.display());
         }
         assert!(read_bounded(&dir.path().join("none"), 1).unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn the_metrics_write_follows_no_link_and_sets_its_mode() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = dir.path().join("metrics.prom");
+        symlink(&victim, path.with_extension("prom.tmp")).unwrap();
+        write_atomic(&path, b"up 1\n", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(std::fs::metadata(&victim).unwrap().mode() & 0o7777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "up 1\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o644);
     }
 }

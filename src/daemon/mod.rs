@@ -913,18 +913,5 @@ async fn start_cron(expression: &str) -> Result<Cron, tokio_cron_scheduler::JobS
 
 /// Atomic replace, readable by node-exporter (0644): it must never see half a file.
 fn write_textfile(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("prom.tmp");
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
-        // Past the unit's UMask=0027: node-exporter runs as another user.
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        file.write_all(text.as_bytes())?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::files::write_atomic(path, text.as_bytes(), 0o644)
 }

@@ -5,9 +5,8 @@
 //! Written atomically (temporary file, fsync, rename, fsync of the directory), readable by
 //! the service's group (mode 0640). A corrupt file is moved aside and rebuilt.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -193,19 +192,8 @@ impl StateFile {
         let mut state = state.clone();
         state.version = VERSION;
         let bytes = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let tmp = self.path.with_extension("json.tmp");
-        let written = (|| {
-            let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
-            File::open(dir)?.sync_all()
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written
+        // Group-readable: the service group may read the state (`status`).
+        crate::files::write_atomic(&self.path, &bytes, 0o640)
     }
 }
 
@@ -285,9 +273,48 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::in_dir(dir.path());
         file.save(&State { last_sweep_ms: Some(1), ..Default::default() }).unwrap();
-        // A directory where the temporary file would go makes the write fail.
-        fs::create_dir(file.path().with_extension("json.tmp")).unwrap();
+        // A directory others may write to makes the write fail.
+        fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
         assert!(file.save(&State { last_sweep_ms: Some(2), ..Default::default() }).is_err());
         assert_eq!(file.read().unwrap().last_sweep_ms, Some(1));
+    }
+
+    /// Part 12 item 8: the old write opened `state.json.tmp` following links, and then
+    /// changed the mode of whatever the link named.
+    #[test]
+    fn a_symlink_planted_at_the_old_temporary_path_is_not_followed() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let victim_dir = tempfile::tempdir().unwrap();
+        let victim = victim_dir.path().join("shadow");
+        fs::write(&victim, "root:secret\n").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+        let file = StateFile::in_dir(dir.path());
+        std::os::unix::fs::symlink(&victim, file.path().with_extension("json.tmp")).unwrap();
+
+        file.save(&State { last_sweep_ms: Some(7), ..Default::default() }).unwrap();
+
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "root:secret\n");
+        assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o7777, 0o600);
+        assert_eq!(file.read().unwrap().last_sweep_ms, Some(7));
+        let saved = fs::symlink_metadata(file.path()).unwrap();
+        assert!(saved.file_type().is_file(), "state.json must be a file of its own");
+        assert_eq!(saved.mode() & 0o7777, 0o640);
+    }
+
+    #[test]
+    fn a_state_directory_others_may_write_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let file = StateFile::in_dir(dir.path());
+        let err = file.save(&State::default()).unwrap_err().to_string();
+        let shown = dir.path().display();
+        assert_eq!(
+            err,
+            format!("directory {shown} is writable by group or others (mode 0777), so another user could replace the agent's files there: `chmod go-w {shown}`, or choose a directory only the agent's user may write")
+        );
+        assert!(!file.path().exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file left behind");
     }
 }

@@ -3,7 +3,7 @@
 //! One function per concern below; every error names where the bad value came from (the
 //! flag, or the file and key) and the fix.
 
-mod env;
+pub(crate) mod env;
 mod file;
 pub mod instance;
 
