@@ -152,6 +152,8 @@ impl GitHub {
             return verdict;
         }
         if let Some(message) = body.pointer("/errors/0/message").and_then(Value::as_str) {
+            // GitHub's words may echo the Authorization header back: masked, then cut.
+            let message = crate::scrub::scrub(message, &[pat.expose()], crate::synapse::REASON_MAX_CHARS);
             return PatVerdict::Rejected { reason: format!("GitHub GraphQL error: {message}") };
         }
         if body.pointer("/data/viewer").is_none_or(Value::is_null) {

@@ -130,3 +130,40 @@ fn a_user_without_graphql_access_is_rejected_with_the_reason() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_graphql_error_echoing_the_authorization_header_is_masked_and_cut() {
+    let url = server(|line| {
+        if line.starts_with("GET /user") {
+            Some(reply("200 OK", &[], "{\"login\":\"octo\",\"id\":7}"))
+        } else {
+            let message = format!("{} Bad credentials for Bearer ghp_HostileTestToken_0000", "x".repeat(5000));
+            Some(reply("200 OK", &[], &serde_json::json!({"errors": [{"message": message}]}).to_string()))
+        }
+    });
+    match validate(&url, Duration::from_secs(5)) {
+        PatVerdict::Rejected { reason } => {
+            assert!(!reason.contains("HostileTest") && !reason.contains("Token_0000"), "{reason}");
+            assert!(reason.chars().count() < 500, "cut: {} characters", reason.chars().count());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Within what is kept, the echo is masked.
+    let url = server(|line| {
+        if line.starts_with("GET /user") {
+            Some(reply("200 OK", &[], "{\"login\":\"octo\",\"id\":7}"))
+        } else {
+            Some(reply(
+                "200 OK",
+                &[],
+                "{\"errors\":[{\"message\":\"Bad credentials: Bearer ghp_HostileTestToken_0000\"}]}",
+            ))
+        }
+    });
+    match validate(&url, Duration::from_secs(5)) {
+        PatVerdict::Rejected { reason } => {
+            assert_eq!(reason, "GitHub GraphQL error: Bad credentials: Bearer ***0000")
+        }
+        other => panic!("{other:?}"),
+    }
+}
