@@ -654,20 +654,28 @@ fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
     emu.preload(&[0, 1]);
     let dir = emu.dir.path();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (textfile, heard) = (dir.join("agent.prom"), dir.join("alerts.log"));
+    let (textfile, heard, hook_env) = (dir.join("agent.prom"), dir.join("alerts.log"), dir.join("hook.env"));
     let hook = dir.join("hook.sh");
     std::fs::write(
         &hook,
-        format!("#!/bin/sh\necho \"$GMA_EVENT $GMA_STATE $GMA_SUBJECT\" >> {}\ncat > /dev/null\n", heard.display()),
+        format!(
+            "#!/bin/sh\nenv > {}\necho \"$GMA_EVENT $GMA_STATE $GMA_SUBJECT\" >> {}\ncat > /dev/null\n",
+            hook_env.display(),
+            heard.display()
+        ),
     )
     .unwrap();
+    // As under systemd: a credentials directory (empty here, so the PAT comes from the
+    // environment) beside the PAT variable. The hook must see neither.
+    let credentials = dir.join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = emu.write_config(&format!(
         "{FAST_DAEMON}[metrics]\ntextfile = {:?}\nlisten = \"127.0.0.1:{port}\"\n[alerts]\ncommand = {:?}\ngrace_secs = 2\n",
         textfile.display().to_string(),
         hook.display().to_string()
     ));
-    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV, ("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())]);
     let scrape = || {
         reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics")).and_then(|r| r.text()).unwrap_or_default()
     };
@@ -699,6 +707,16 @@ fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
         "once per incident: {}",
         fired()
     );
+    // The hook's environment: ours is not passed on, only PATH and its GMA_* variables.
+    let env = std::fs::read_to_string(&hook_env).unwrap();
+    let names: Vec<&str> = env.lines().filter_map(|l| l.split_once('=').map(|(name, _)| name)).collect();
+    for secret in ["GITTENSOR_MINER_PAT", "CREDENTIALS_DIRECTORY"] {
+        assert!(!names.contains(&secret), "the hook was given {secret}: {env}");
+    }
+    assert!(!env.contains(PAT), "the hook can see the PAT: {env}");
+    for wanted in ["PATH", "GMA_EVENT", "GMA_STATE", "GMA_SUBJECT", "GMA_MESSAGE", "GMA_AGENT"] {
+        assert!(names.contains(&wanted), "the hook was not given {wanted}: {env}");
+    }
     assert!(scrape().contains("gittensor_miner_agent_checks_total{agent=\"default\",uid=\"1\""), "{}", scrape());
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
 }

@@ -185,11 +185,21 @@ fn resolved_words(event: &str) -> &'static str {
     }
 }
 
+/// The `PATH` a hook gets when the agent itself has none (systemd's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Runs the hook for one event: `GMA_*` variables and the event as JSON on stdin. Killed
 /// after [`HOOK_DEADLINE`]; its failures are logged, never retried.
 pub async fn run_hook(command: PathBuf, agent: String, event: AlertEvent) {
     let json = serde_json::to_string(&event).unwrap_or_default();
-    let mut child = match tokio::process::Command::new(&command)
+    let mut command_line = tokio::process::Command::new(&command);
+    // The hook is the operator's script, often a chat webhook: it gets what it needs and
+    // nothing of ours — not `GITTENSOR_MINER_PAT`, not `CREDENTIALS_DIRECTORY`.
+    command_line.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()));
+    if let Some(lang) = std::env::var_os("LANG") {
+        command_line.env("LANG", lang);
+    }
+    let mut child = match command_line
         .env("GMA_EVENT", event.event)
         .env("GMA_STATE", event.state)
         .env("GMA_SUBJECT", &event.subject)
