@@ -743,3 +743,64 @@ fn check_config_judges_the_config_alone_as_the_units_reload_runs_it() {
         "{said}"
     );
 }
+
+/// An alert hook that appends `event state subject` per run to `heard`.
+fn recording_hook(dir: &std::path::Path, heard: &std::path::Path) -> std::path::PathBuf {
+    let hook = dir.join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$GMA_EVENT $GMA_STATE $GMA_SUBJECT\" >> {}\ncat > /dev/null\n", heard.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    hook
+}
+
+/// Part 15 item 2, as an operator meets it: GitHub revokes the PAT and the hook hears
+/// `pat_rejected`; a restart while it is still rejected announces nothing again; the
+/// operator stores a new PAT (`pat set --systemd` restarts the service) and the hook hears
+/// it resolved, once. The incident lives in the state file between the processes.
+#[test]
+fn a_pat_rejected_before_a_restart_is_resolved_once_after_it() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0, 1]);
+    emu.control(json!({"op": "github_token", "token": PAT, "valid": false}));
+    let heard = emu.dir.path().join("alerts.log");
+    let hook = recording_hook(emu.dir.path(), &heard);
+    let config = emu
+        .write_config(&format!("{FAST_DAEMON}[alerts]\ncommand = {:?}\ngrace_secs = 2\n", hook.display().to_string()));
+    let fired = || std::fs::read_to_string(&heard).unwrap_or_default();
+    let github_calls = || emu.stats()["github"]["user_calls"].as_u64().unwrap_or(0);
+
+    let mut first = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || fired().contains("pat_rejected firing the PAT")), "{}", first.log());
+    assert!(
+        wait_until(Duration::from_secs(5), || state_json(&emu).contains("\"pat_rejected\"")),
+        "{}",
+        state_json(&emu)
+    );
+    assert_eq!(first.stop(Duration::from_secs(5)), Some(0));
+
+    // Restarted with the same PAT: GitHub rejects it again; the incident is still open.
+    let asked = github_calls();
+    let mut second = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || github_calls() > asked), "{}", second.log());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(second.stop(Duration::from_secs(5)), Some(0));
+    assert_eq!(fired(), "pat_rejected firing the PAT\n", "still open: not announced again before repeat_secs");
+
+    let rotated = "ghp_RotatedToken_9f8e7d6c5b4a";
+    emu.control(json!({"op": "github_token", "token": rotated, "login": "octo-miner", "id": 4242}));
+    let mut third = Daemon::spawn(&config, &[("GITTENSOR_MINER_PAT", rotated)]);
+    assert!(
+        wait_until(Duration::from_secs(20), || fired().contains("pat_rejected resolved the PAT")),
+        "{}\n{}",
+        fired(),
+        third.log()
+    );
+    assert!(wait_until(Duration::from_secs(10), || emu.counts("broadcasts") == [1, 1]), "{}", third.log());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(third.stop(Duration::from_secs(5)), Some(0));
+    assert_eq!(fired(), "pat_rejected firing the PAT\npat_rejected resolved the PAT\n", "resolved once");
+    assert!(!state_json(&emu).contains("\"pat_rejected\""), "{}", state_json(&emu));
+}

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::github::PatStanding;
 use crate::reconcile::tracker::{Coverage, Tracker};
@@ -49,18 +49,62 @@ pub struct AlertEvent {
     pub eligible: usize,
 }
 
-/// An open incident: when it was last announced.
-#[derive(Debug, Clone, Copy)]
-struct Open {
-    announced_ms: u64,
+/// What an incident is about. Persisted by name in the state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    CoverageLost,
+    IdentityLocked,
+    PatRejected,
+    PatExpiring,
+    NoValidatorReachable,
 }
 
-#[derive(Debug, Default)]
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::CoverageLost => "coverage_lost",
+            Kind::IdentityLocked => "identity_locked",
+            Kind::PatRejected => "pat_rejected",
+            Kind::PatExpiring => "pat_expiring",
+            Kind::NoValidatorReachable => "no_validator_reachable",
+        }
+    }
+
+    fn resolved_words(self) -> &'static str {
+        match self {
+            Kind::CoverageLost => "holds your valid PAT again",
+            Kind::IdentityLocked => "no longer holds the identity lock",
+            Kind::PatRejected => "is accepted by GitHub again",
+            Kind::PatExpiring => "no longer expires soon",
+            Kind::NoValidatorReachable => "is reachable again",
+        }
+    }
+}
+
+/// An open incident: announced `firing`, not yet `resolved`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub event: Kind,
+    pub subject: String,
+    /// When it was first announced.
+    pub first_fired_ms: u64,
+    /// When it was last announced (first, or again after `repeat`).
+    pub announced_ms: u64,
+}
+
+/// The incidents' memory. Kept in the state file, so that a restart (`pat set --systemd`
+/// restarts the service) neither forgets to resolve what it announced nor announces again
+/// what is still open.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Alerting {
     /// Since when each validator has been without our PAT (not covered, not held).
+    #[serde(default)]
     uncovered_since: BTreeMap<u16, u64>,
-    open: BTreeMap<(&'static str, String), Open>,
+    #[serde(default)]
+    open: Vec<Incident>,
     /// When hooks ran in the last hour.
+    #[serde(default)]
     recent_runs: Vec<u64>,
 }
 
@@ -74,12 +118,25 @@ pub struct Situation<'a> {
     pub now_ms: u64,
 }
 
+/// An incident's cause, as seen now.
+enum Cause {
+    /// It is there: open (or keep open) and announce.
+    Present(String),
+    /// It cannot be told now (GitHub not asked yet about a new PAT; the validator's own
+    /// incident while the PAT is rejected): an open incident stays open, unannounced.
+    Undecided,
+}
+
 impl Alerting {
+    pub fn open(&self) -> &[Incident] {
+        &self.open
+    }
+
     /// The events to announce now; call after anything changed (cheap).
     pub fn events(&mut self, settings: &AlertSettings, now: &Situation) -> Vec<AlertEvent> {
         let t = now.tracker;
         let summary = t.summary();
-        let mut wanted: Vec<(&'static str, String, String)> = Vec::new();
+        let mut seen: Vec<(Kind, String, Cause)> = Vec::new();
 
         // Validators without our PAT past the grace period. Not while GitHub rejects the PAT:
         // that is one incident of its own, not one per validator.
@@ -87,16 +144,16 @@ impl Alerting {
         for (uid, e) in &t.validators {
             if uncovered(e.coverage) {
                 let since = *self.uncovered_since.entry(*uid).or_insert(now.now_ms);
-                if now.pat != PatStanding::Rejected
-                    && now.now_ms.saturating_sub(since) >= settings.grace.as_millis() as u64
-                {
+                let subject = validator_subject(*uid, &e.target.hotkey);
+                if now.pat == PatStanding::Rejected {
+                    seen.push((Kind::CoverageLost, subject, Cause::Undecided));
+                } else if now.now_ms.saturating_sub(since) >= settings.grace.as_millis() as u64 {
                     let minutes = (now.now_ms - since) / 60_000;
-                    let subject = validator_subject(*uid, &e.target.hotkey);
                     let message = format!(
                         "{subject} has been without your valid PAT for {minutes} min ({}); the agent keeps retrying",
                         e.coverage.name()
                     );
-                    wanted.push(("coverage_lost", subject, message));
+                    seen.push((Kind::CoverageLost, subject, Cause::Present(message)));
                 }
             }
             if e.coverage == Coverage::Held {
@@ -104,40 +161,45 @@ impl Alerting {
                 let message = format!(
                     "{subject} pinned another GitHub account to your hotkey: re-sending cannot help; the validator's operator must release it, or re-register the hotkey"
                 );
-                wanted.push(("identity_locked", subject, message));
+                seen.push((Kind::IdentityLocked, subject, Cause::Present(message)));
             }
         }
-        if now.pat == PatStanding::Rejected {
-            wanted.push((
-                "pat_rejected",
+        match now.pat {
+            PatStanding::Rejected => seen.push((
+                Kind::PatRejected,
                 "the PAT".into(),
-                format!(
+                Cause::Present(format!(
                     "GitHub rejects the PAT ({}): nothing is sent until a new one is stored",
                     now.pat_reason.unwrap_or("no reason given")
-                ),
-            ));
+                )),
+            )),
+            // A new PAT GitHub has not judged yet, or GitHub out of reach: not over yet.
+            PatStanding::Unknown | PatStanding::Unavailable => {
+                seen.push((Kind::PatRejected, "the PAT".into(), Cause::Undecided))
+            }
+            PatStanding::Valid => {}
         }
         if let Some(days) = now.days_to_expiry.filter(|&d| d <= now.expiry_warning_days) {
-            wanted.push((
-                "pat_expiring",
+            seen.push((
+                Kind::PatExpiring,
                 "the PAT".into(),
-                format!("the PAT expires in {days} days: create a new one and store it"),
+                Cause::Present(format!("the PAT expires in {days} days: create a new one and store it")),
             ));
         }
         if summary.eligible > 0 && summary.unreachable == summary.eligible {
-            wanted.push((
-                "no_validator_reachable",
+            seen.push((
+                Kind::NoValidatorReachable,
                 "the network".into(),
-                format!(
+                Cause::Present(format!(
                     "none of the {} eligible validators can be reached: check this machine's network",
                     summary.eligible
-                ),
+                )),
             ));
         }
 
         let mut events = Vec::new();
-        let event = |event, state, subject: &str, message: String| AlertEvent {
-            event,
+        let event = |event: Kind, state, subject: &str, message: String| AlertEvent {
+            event: event.name(),
             state,
             subject: subject.to_owned(),
             message,
@@ -146,21 +208,37 @@ impl Alerting {
             eligible: summary.eligible,
         };
         let repeat = settings.repeat.as_millis() as u64;
-        for (name, subject, message) in &wanted {
-            match self.open.get(&(*name, subject.clone())) {
+        for (kind, subject, cause) in &seen {
+            let Cause::Present(message) = cause else { continue };
+            match self.open.iter_mut().find(|i| i.event == *kind && i.subject == *subject) {
                 Some(open) if now.now_ms.saturating_sub(open.announced_ms) < repeat => {}
-                _ => {
-                    self.open.insert((*name, subject.clone()), Open { announced_ms: now.now_ms });
-                    events.push(event(name, "firing", subject, message.clone()));
+                Some(open) => {
+                    open.announced_ms = now.now_ms;
+                    events.push(event(*kind, "firing", subject, message.clone()));
+                }
+                None => {
+                    self.open.push(Incident {
+                        event: *kind,
+                        subject: subject.clone(),
+                        first_fired_ms: now.now_ms,
+                        announced_ms: now.now_ms,
+                    });
+                    events.push(event(*kind, "firing", subject, message.clone()));
                 }
             }
         }
-        let still: Vec<(&'static str, String)> = wanted.into_iter().map(|(n, s, _)| (n, s)).collect();
-        let over: Vec<_> = self.open.keys().filter(|k| !still.contains(k)).cloned().collect();
-        for key in over {
-            self.open.remove(&key);
-            events.push(event(key.0, "resolved", &key.1, format!("over: {} {}", key.1, resolved_words(key.0))));
+        let mut still_open = Vec::new();
+        for incident in std::mem::take(&mut self.open) {
+            if seen.iter().any(|(kind, subject, _)| *kind == incident.event && *subject == incident.subject) {
+                still_open.push(incident);
+            } else {
+                let minutes = now.now_ms.saturating_sub(incident.first_fired_ms) / 60_000;
+                let message =
+                    format!("over after {minutes} min: {} {}", incident.subject, incident.event.resolved_words());
+                events.push(event(incident.event, "resolved", &incident.subject, message));
+            }
         }
+        self.open = still_open;
 
         // The hourly cap: what does not fit is dropped (and said in the journal by the caller).
         self.recent_runs.retain(|&at| now.now_ms.saturating_sub(at) < 3_600_000);
@@ -173,16 +251,6 @@ impl Alerting {
 
 fn uncovered(coverage: Coverage) -> bool {
     matches!(coverage, Coverage::Missing | Coverage::Failing)
-}
-
-fn resolved_words(event: &str) -> &'static str {
-    match event {
-        "coverage_lost" => "holds your valid PAT again",
-        "identity_locked" => "no longer holds the identity lock",
-        "pat_rejected" => "is accepted by GitHub again",
-        "pat_expiring" => "no longer expires soon",
-        _ => "is reachable again",
-    }
 }
 
 /// The `PATH` a hook gets when the agent itself has none (systemd's default).
@@ -363,6 +431,62 @@ mod tests {
             e.reachable = false;
         }
         assert_eq!(names(&a.events(&settings(), &at(&t, 0))), [("no_validator_reachable", "firing", "the network")]);
+    }
+
+    /// What a restart keeps: the state file's JSON, read back.
+    fn restarted(a: &Alerting) -> Alerting {
+        serde_json::from_str(&serde_json::to_string(a).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_rejected_pat_announced_before_a_restart_is_resolved_after_it_once_github_accepts_the_new_one() {
+        let mut a = Alerting::default();
+        let t = tracker(&[Coverage::Covered]);
+        let rejected =
+            |now_ms| Situation { pat: PatStanding::Rejected, pat_reason: Some("Bad credentials"), ..at(&t, now_ms) };
+        assert_eq!(names(&a.events(&settings(), &rejected(0))), [("pat_rejected", "firing", "the PAT")]);
+
+        // `pat set --systemd` stores a new PAT and restarts: GitHub has not judged it yet.
+        let mut a = restarted(&a);
+        let new_pat = |now_ms| Situation { pat: PatStanding::Unknown, ..at(&t, now_ms) };
+        assert!(a.events(&settings(), &new_pat(MIN)).is_empty(), "not over until GitHub accepts the new PAT");
+        let unavailable = Situation { pat: PatStanding::Unavailable, ..at(&t, 2 * MIN) };
+        assert!(a.events(&settings(), &unavailable).is_empty(), "GitHub out of reach says nothing");
+        let over = a.events(&settings(), &at(&t, 12 * MIN));
+        assert_eq!(names(&over), [("pat_rejected", "resolved", "the PAT")]);
+        assert_eq!(over[0].message, "over after 12 min: the PAT is accepted by GitHub again");
+        let mut a = restarted(&a);
+        assert!(a.events(&settings(), &at(&t, 13 * MIN)).is_empty(), "resolved once");
+        assert!(a.open().is_empty());
+    }
+
+    #[test]
+    fn an_incident_still_open_after_a_restart_is_announced_again_only_after_repeat() {
+        let mut a = Alerting::default();
+        let t = tracker(&[Coverage::Covered, Coverage::Missing]);
+        a.events(&settings(), &at(&t, 0));
+        assert_eq!(names(&a.events(&settings(), &at(&t, 10 * MIN)))[0].0, "coverage_lost");
+        for restart in 1..=5 {
+            a = restarted(&a);
+            assert!(a.events(&settings(), &at(&t, 10 * MIN + restart * MIN)).is_empty(), "restart {restart}");
+        }
+        let mut a = restarted(&a);
+        assert_eq!(a.open()[0].first_fired_ms, 10 * MIN);
+        assert!(a.events(&settings(), &at(&t, 6 * 60 * MIN + 9 * MIN)).is_empty());
+        assert_eq!(
+            names(&a.events(&settings(), &at(&t, 6 * 60 * MIN + 10 * MIN)))[0],
+            ("coverage_lost", "firing", "validator 1 (5Hotkey1xxxxxxxx...)")
+        );
+        assert_eq!(a.open()[0].first_fired_ms, 10 * MIN, "a repeat is the same incident");
+    }
+
+    #[test]
+    fn a_restart_mid_grace_keeps_the_clock_running() {
+        let mut a = Alerting::default();
+        let t = tracker(&[Coverage::Missing]);
+        a.events(&settings(), &at(&t, 0));
+        let mut a = restarted(&a);
+        assert_eq!(a.events(&settings(), &at(&t, 10 * MIN)).len(), 1, "the grace began before the restart");
     }
 
     #[tokio::test]

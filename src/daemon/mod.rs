@@ -194,7 +194,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             metrics_text: None,
             metrics_listener: None,
             metrics_file_failing: false,
-            alerting: alerts::Alerting::default(),
+            alerting: state.alerts,
             hooks: Vec::new(),
             save_pending: false,
             changed: false,
@@ -623,6 +623,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             source: self.source.clone(),
             updated_ms: 0,
             agent: Some(self.agent.clone()),
+            alerts: self.alerting.clone(),
         }
     }
 
@@ -650,11 +651,13 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         // What `status` shows (coverage, the validator set, the PAT's standing) is written
         // at once; answers that only refresh timestamps wait for the cadence.
         let changed = std::mem::take(&mut self.changed);
-        self.save(force || changed);
+        // Announced incidents are written down at once: an agent killed right after must
+        // neither announce them again nor forget to resolve them.
+        let announced = self.raise_alerts();
+        self.save(force || changed || announced);
         let line = self.status_line();
         self.health.status(&line);
         self.publish_metrics();
-        self.raise_alerts();
     }
 
     fn publish_metrics(&mut self) {
@@ -692,8 +695,9 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         }
     }
 
-    fn raise_alerts(&mut self) {
-        let Some(settings) = self.settings.alerts.clone() else { return };
+    /// Whether anything was announced.
+    fn raise_alerts(&mut self) -> bool {
+        let Some(settings) = self.settings.alerts.clone() else { return false };
         let now = self.now();
         let situation = alerts::Situation {
             tracker: &self.core.tracker,
@@ -704,6 +708,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             now_ms: now,
         };
         let events = self.alerting.events(&settings, &situation);
+        let announced = !events.is_empty();
         self.hooks.retain(|hook| !hook.is_finished());
         for event in events {
             tracing::warn!(event = event.event, state = event.state, subject = %event.subject, "alert: {} {} — {}", event.event, event.state, event.message);
@@ -714,6 +719,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             let agent = self.settings.agent_name().to_owned();
             self.hooks.push(tokio::spawn(alerts::run_hook(settings.command.clone(), agent, event)));
         }
+        announced
     }
 
     /// Writes the state when it changed, at most every [`SAVE_EVERY`] unless `now`.

@@ -1,5 +1,5 @@
 //! The daemon's persisted state: what each validator last said, its axon uuid, backoff
-//! deadlines and the last broadcasts. Never the PAT: only its masked form and a salted
+//! deadlines, the last broadcasts and the alert hook's open incidents. Never the PAT: only its masked form and a salted
 //! fingerprint, to notice after a restart that the PAT changed.
 //!
 //! Written atomically (temporary file, fsync, rename, fsync of the directory), readable by
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha3::{Digest, Sha3_256};
 
+use super::alerts::Alerting;
 use crate::github::PatStanding;
 use crate::reconcile::tracker::Tracker;
 use crate::secrets::Pat;
@@ -78,6 +79,10 @@ pub struct State {
     /// stopped one. Absent in files written before it existed.
     #[serde(default)]
     pub agent: Option<AgentProcess>,
+    /// The alert hook's open incidents: a restart resolves what it announced, once, and
+    /// does not announce again what is still open. Absent in files written before it existed.
+    #[serde(default)]
+    pub alerts: Alerting,
 }
 
 /// The longest a running agent goes without writing its state file.
@@ -240,6 +245,40 @@ mod tests {
         }
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(file.path()).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn open_incidents_are_kept_and_a_file_from_before_them_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::in_dir(dir.path());
+        let mut state = State { last_sweep_ms: Some(1), ..Default::default() };
+        let settings = super::super::alerts::AlertSettings {
+            command: "/bin/true".into(),
+            grace: std::time::Duration::ZERO,
+            repeat: std::time::Duration::from_secs(3600),
+        };
+        let tracker = Tracker { pat: PatStanding::Rejected, ..Default::default() };
+        let situation = super::super::alerts::Situation {
+            tracker: &tracker,
+            pat: PatStanding::Rejected,
+            pat_reason: None,
+            days_to_expiry: None,
+            expiry_warning_days: 14,
+            now_ms: 5,
+        };
+        assert_eq!(state.alerts.events(&settings, &situation).len(), 1);
+        file.save(&state).unwrap();
+        let loaded = file.read().unwrap();
+        assert_eq!(loaded.alerts, state.alerts);
+        assert_eq!(loaded.alerts.open()[0].first_fired_ms, 5);
+
+        let mut old: serde_json::Value = serde_json::from_slice(&fs::read(file.path()).unwrap()).unwrap();
+        old.as_object_mut().unwrap().remove("alerts");
+        fs::write(file.path(), serde_json::to_vec(&old).unwrap()).unwrap();
+        match file.load(6) {
+            Loaded::Resumed(loaded) => assert!(loaded.alerts.open().is_empty() && loaded.last_sweep_ms == Some(1)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
