@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde::Serialize;
 use serde_json::{json, Value};
+use zeroize::Zeroizing;
 
 use crate::root_cause;
 use crate::secrets::Pat;
@@ -112,10 +114,14 @@ impl GitHub {
     }
 
     pub async fn validate(&self, pat: &Pat) -> PatVerdict {
+        let (token, bearer) = match (authorization("token", pat), authorization("Bearer", pat)) {
+            (Ok(token), Ok(bearer)) => (token, bearer),
+            (Err(verdict), _) | (_, Err(verdict)) => return verdict,
+        };
         let user = self
             .client
             .get(format!("{}/user", self.base))
-            .header("Authorization", format!("token {}", pat.expose()))
+            .header(AUTHORIZATION, token)
             .header("Accept", "application/vnd.github.v3+json")
             .send()
             .await;
@@ -140,7 +146,7 @@ impl GitHub {
         let graphql = self
             .client
             .post(format!("{}/graphql", self.base))
-            .header("Authorization", format!("Bearer {}", pat.expose()))
+            .header(AUTHORIZATION, bearer)
             .json(&json!({ "query": GRAPHQL_VIEWER_QUERY }))
             .send()
             .await;
@@ -163,6 +169,22 @@ impl GitHub {
         }
         PatVerdict::Valid { login, id, expires }
     }
+}
+
+/// The `Authorization` value, marked sensitive (never shown by the HTTP stack's `Debug`, never
+/// indexed by HTTP/2 header compression). The text it is made from is overwritten at once;
+/// the value's own copy lives until the request is written.
+fn authorization(scheme: &str, pat: &Pat) -> Result<HeaderValue, PatVerdict> {
+    // Sized first: a buffer that grows leaves a copy of what it held in freed memory.
+    let mut text = Zeroizing::new(String::with_capacity(scheme.len() + 1 + pat.expose().len()));
+    text.push_str(scheme);
+    text.push(' ');
+    text.push_str(pat.expose());
+    let mut value = HeaderValue::from_bytes(text.as_bytes()).map_err(|_| PatVerdict::Rejected {
+        reason: "the PAT holds a character an HTTP header cannot carry: copy it again from GitHub".into(),
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 async fn read(sent: reqwest::Result<reqwest::Response>) -> Result<(u16, reqwest::header::HeaderMap, Value), String> {

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod exit;
 pub mod files;
 pub mod github;
+pub mod harden;
 pub mod probe;
 pub mod reconcile;
 pub mod report;

@@ -804,3 +804,75 @@ fn a_pat_rejected_before_a_restart_is_resolved_once_after_it() {
     assert_eq!(fired(), "pat_rejected firing the PAT\npat_rejected resolved the PAT\n", "resolved once");
     assert!(!state_json(&emu).contains("\"pat_rejected\""), "{}", state_json(&emu));
 }
+
+/// A running agent's memory holds the PAT: no core file may be written of it, and no
+/// debugger of the same user may read it. The kernel shows a non-dumpable process by
+/// giving its `/proc/PID/*` files to root, which only a process that does not run as root
+/// can show; as root, the agent is run as `nobody` for this.
+#[test]
+fn a_running_agent_is_not_dumpable_and_its_core_limit_is_zero() {
+    use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+
+    let (github, validator) = (SilentListener::start(), SilentListener::start());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let we = std::fs::metadata("/proc/self").unwrap().uid();
+    let agent_uid = if we == 0 { 65534 } else { we };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (hotkey, state, config) = (path.join("hotkey"), path.join("state"), path.join("agent.toml"));
+    std::fs::write(&hotkey, format!(r#"{{"secretSeed":"0x{}"}}"#, "11".repeat(32))).unwrap();
+    std::fs::set_permissions(&hotkey, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "hotkey_file = {:?}\ngithub_api_url = \"http://127.0.0.1:{}\"\n{FAST_DAEMON}\n[pat]\nstore = \"none\"\n\n[[validators]]\nuid = 0\nhotkey = \"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY\"\nip = \"127.0.0.1\"\nport = {}\n",
+            hotkey.display().to_string(),
+            github.port,
+            validator.port
+        ),
+    )
+    .unwrap();
+    let log = path.join("agent.log");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gittensor-miner-agent"));
+    cmd.args(["run", "--config", config.to_str().unwrap(), "--state-dir", state.to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", path)
+        .env("RUST_LOG", "gittensor_miner_agent=debug")
+        .env(PAT_ENV.0, PAT_ENV.1)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    if we == 0 {
+        for owned in [&hotkey, &state] {
+            chown(owned, Some(agent_uid), Some(agent_uid)).unwrap();
+        }
+        cmd.uid(agent_uid).gid(agent_uid);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let running = wait_until(Duration::from_secs(20), || github.accepted() >= 1);
+    let proc_dir = std::fs::metadata(format!("/proc/{pid}"));
+    let status_file = std::fs::metadata(format!("/proc/{pid}/status"));
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(running, "the agent never asked GitHub: {}", read_log());
+
+    // The process runs as `agent_uid` (its /proc directory keeps that owner) ...
+    assert_eq!(proc_dir.unwrap().uid(), agent_uid, "{}", read_log());
+    assert_ne!(agent_uid, 0);
+    // ... and its files are root's: it made itself non-dumpable.
+    assert_eq!(status_file.unwrap().uid(), 0, "the agent is dumpable: /proc/{pid}/status is not root's");
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap_or_default();
+    assert_eq!(
+        core.split_whitespace().collect::<Vec<_>>(),
+        ["Max", "core", "file", "size", "0", "0", "bytes"],
+        "{limits}"
+    );
+    assert!(!read_log().contains("core dump of this process"), "{}", read_log());
+}

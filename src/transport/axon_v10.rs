@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 use sha3::{Digest, Sha3_256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zeroize::Zeroizing;
 
 use super::{CallError, Liveness, Provenance, Reply, SynapseCall, Target, Transport};
 use crate::wallet::{self, Hotkey};
@@ -41,12 +42,40 @@ const USER_AGENT: &str = concat!("gittensor-miner-agent/", env!("CARGO_PKG_VERSI
 /// What a ping asks of the axon: its handler only echoes the synapse.
 const PING_BUDGET: Duration = Duration::from_secs(1);
 
-/// A request ready to send: what [`Dendrite`] puts on the wire.
+/// A request ready to send: what [`Dendrite`] puts on the wire. Its body (which may hold
+/// the PAT) is overwritten when it is dropped.
 #[derive(Clone)]
 pub struct SignedRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+}
+
+impl Drop for SignedRequest {
+    fn drop(&mut self) {
+        super::wipe(&mut self.body);
+    }
+}
+
+/// Counts what would be written: the JSON body's length, found without a copy of it.
+#[derive(Default)]
+struct Counted(usize);
+
+impl std::io::Write for Counted {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn json_len(value: &Value) -> Result<usize, serde_json::Error> {
+    let mut counted = Counted::default();
+    serde_json::to_writer(&mut counted, value)?;
+    Ok(counted.0)
 }
 
 /// SHA3-256 hex of the synapse's `required_hash_fields`: bittensor hashes each field's
@@ -129,7 +158,7 @@ pub fn build_request(
     // Informational only; the axon parses but does not check them.
     let header_size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
     headers.push(("header_size".to_owned(), header_size.to_string()));
-    headers.push(("total_size".to_owned(), (header_size + body.to_string().len()).to_string()));
+    headers.push(("total_size".to_owned(), (header_size + json_len(&body).unwrap_or(0)).to_string()));
     headers.push(("computed_body_hash".to_owned(), hash));
 
     let host = match target.ip {
@@ -344,7 +373,7 @@ async fn exchange(request: &SignedRequest, body_cap: usize) -> Result<(u16, Head
     let mut stream = TcpStream::connect(addr).await.map_err(|e| CallError::Connect(e.to_string()))?;
     let _ = stream.set_nodelay(true);
     stream.write_all(&wire).await.map_err(broken)?;
-    drop(wire);
+    drop(wire); // overwritten: it held the PAT of a broadcast
 
     let mut buf = Vec::with_capacity(FIRST_READ);
     let (status, headers, head_len) = loop {
@@ -412,9 +441,12 @@ async fn exchange(request: &SignedRequest, body_cap: usize) -> Result<(u16, Head
 }
 
 /// The request as it goes on the wire: request line, headers, JSON body, in one buffer.
-fn request_bytes(request: &SignedRequest, authority: &str, path: &str) -> Result<Vec<u8>, CallError> {
-    let body = serde_json::to_vec(&request.body).map_err(|e| CallError::Broken(e.to_string()))?;
-    let length = body.len().to_string();
+/// The body is written straight into it, and the buffer is sized first so that it never
+/// grows (a grown buffer leaves its old bytes, the PAT among them, in freed memory); it is
+/// overwritten when dropped.
+fn request_bytes(request: &SignedRequest, authority: &str, path: &str) -> Result<Zeroizing<Vec<u8>>, CallError> {
+    let body_len = json_len(&request.body).map_err(|e| CallError::Broken(e.to_string()))?;
+    let length = body_len.to_string();
     let mut headers = vec![
         ("host", authority),
         ("user-agent", USER_AGENT),
@@ -430,8 +462,8 @@ fn request_bytes(request: &SignedRequest, authority: &str, path: &str) -> Result
         }
         headers.push((name, value));
     }
-    let size = path.len() + 16 + headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + 2 + body.len();
-    let mut wire = Vec::with_capacity(size);
+    let size = path.len() + 16 + headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + 2 + body_len;
+    let mut wire = Zeroizing::new(Vec::with_capacity(size));
     wire.extend_from_slice(b"POST ");
     wire.extend_from_slice(path.as_bytes());
     wire.extend_from_slice(b" HTTP/1.1\r\n");
@@ -442,7 +474,7 @@ fn request_bytes(request: &SignedRequest, authority: &str, path: &str) -> Result
         wire.extend_from_slice(b"\r\n");
     }
     wire.extend_from_slice(b"\r\n");
-    wire.extend_from_slice(&body);
+    serde_json::to_writer(&mut *wire, &request.body).map_err(|e| CallError::Broken(e.to_string()))?;
     Ok(wire)
 }
 

@@ -31,12 +31,30 @@ impl Target {
 
 /// One synapse call: its name, its request fields, and for each required field the JSON
 /// of that field type's empty default (what bittensor's dendrite puts in headers).
-/// No `Debug`: the fields may hold the PAT.
+/// No `Debug`: the fields may hold the PAT, and they are overwritten when the call is dropped.
 pub struct SynapseCall {
     pub name: &'static str,
     pub fields: Map<String, Value>,
     pub required_defaults: Vec<(&'static str, Value)>,
     pub timeout: Duration,
+}
+
+impl Drop for SynapseCall {
+    fn drop(&mut self) {
+        self.fields.values_mut().for_each(wipe);
+    }
+}
+
+/// Overwrites every string in `value` before it is freed: a request's fields may hold the
+/// PAT, and freed memory keeps its bytes (a core file or `/proc/PID/mem` would show them).
+pub(crate) fn wipe(value: &mut Value) {
+    use zeroize::Zeroize;
+    match value {
+        Value::String(text) => text.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(fields) => fields.values_mut().for_each(wipe),
+        _ => {}
+    }
 }
 
 /// Whether the answer provably came from the validator we meant to reach.
