@@ -5,7 +5,7 @@
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::chain::eligibility::alpha_amount;
+use crate::chain::eligibility::{alpha_amount, Addresses};
 use crate::chain::{self, ChainError, ChainReader};
 use crate::settings::Settings;
 use crate::transport::Target;
@@ -103,7 +103,8 @@ pub async fn discover(settings: &Settings, miner_hotkey: &str) -> Result<Validat
             endpoint: snapshot.endpoint,
         });
     }
-    let mut set = chain::select(&snapshot.neurons, settings.min_vtrust, settings.min_stake);
+    let addresses = if settings.chain.local { Addresses::Any } else { Addresses::PublicOnly };
+    let mut set = chain::select(&snapshot.neurons, settings.min_vtrust, settings.min_stake, addresses);
     set.source = format!("chain {} at block {}", snapshot.endpoint, snapshot.block);
     Ok(set)
 }

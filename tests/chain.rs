@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_chain::{ChainSpec, FakeChain, FakeNeuron};
 use common::*;
+use gittensor_miner_agent::chain::eligibility::Addresses;
 use gittensor_miner_agent::chain::{self, ChainError, ChainReader};
 use serde_json::json;
 use subxt::utils::AccountId32;
@@ -59,7 +60,7 @@ fn neurons_decode_through_the_served_metadata_and_the_rule_applies() {
     assert_eq!(by_uid(5).axon, Some(("::1".parse().unwrap(), 8095)));
     assert_eq!(by_uid(4).axon, None);
 
-    let set = chain::select(&snapshot.neurons, 0.25, 15_000.0);
+    let set = chain::select(&snapshot.neurons, 0.25, 15_000.0, Addresses::Any);
     let eligible: Vec<u16> = set.eligible.iter().map(|t| t.uid).collect();
     assert_eq!(eligible, [1, 2, 5]);
     let skipped: Vec<(u16, String)> = set.skipped.iter().map(|s| (s.uid, s.reasons.join("; "))).collect();
@@ -75,7 +76,7 @@ fn vtrust_of_exactly_a_quarter_is_not_a_validator() {
     let node = FakeChain::start(ChainSpec::new(NETUID, boundary_neurons()));
     let snapshot = runtime().block_on(reader(vec![node.url.clone()]).read(NETUID)).unwrap();
     let exactly = snapshot.neurons.iter().find(|n| n.uid == 1).unwrap().validator_trust;
-    let set = chain::select(&snapshot.neurons, exactly, 15_000.0);
+    let set = chain::select(&snapshot.neurons, exactly, 15_000.0, Addresses::Any);
     assert!(set.eligible.iter().all(|t| t.uid != 1));
     assert!(set.skipped.iter().all(|s| s.uid != 1));
 }
@@ -226,6 +227,80 @@ fn post_through_the_chain_repairs_the_validator_that_lost_its_store() {
     let out = agent(&["post", "--config", &config], &[("GITTENSOR_MINER_PAT", PAT)]);
     assert_eq!(code(&out), 0, "{}", all_output(&out));
     assert_eq!(emu.counts("broadcasts"), [0, 1]);
+}
+
+/// The chain is anyone's to write. Axons advertised on the miner's own machine (loopback,
+/// also as IPv4-mapped IPv6), in disguise as "not serving", on a cloud's metadata address or
+/// any other address that is not public get nothing from a public network's agent: a local
+/// user listening there would get the PAT. `network = "local"` allows them.
+#[test]
+fn a_public_network_sends_nothing_to_an_axon_that_is_not_public() {
+    let emu = Emulator::start(1);
+    let listener = SilentListener::start();
+    let mapped = |v4: u32| (0xffffu128 << 32) | u128::from(v4);
+    let v6 = |text: &str| u128::from(text.parse::<std::net::Ipv6Addr>().unwrap());
+    let hostile: Vec<FakeNeuron> = [
+        (mapped(0x7f00_0001), 6), // ::ffff:127.0.0.1, where `listener` waits
+        (mapped(0), 6),           // ::ffff:0.0.0.0
+        (0xa9fe_a9fe, 4),         // 169.254.169.254
+        (0x0a00_0001, 4),         // 10.0.0.1
+        (0x6440_0001, 4),         // 100.64.0.1
+        (0xe000_0001, 4),         // 224.0.0.1
+        (0xffff_ffff, 4),         // 255.255.255.255
+        (0xc000_0201, 4),         // 192.0.2.1
+        (v6("fd00::1"), 6),       // ULA
+        (v6("fe80::1"), 6),       // link-local
+        (1, 6),                   // ::1
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (ip, ip_type))| {
+        let uid = emu.chain_neurons().len() as u16 + i as u16;
+        FakeNeuron { ip, ip_type, ..FakeNeuron::validator(uid, key(10 + i as u8), listener.port, 0.9, 50_000) }
+    })
+    .collect();
+    let node = chain_for(&emu, hostile);
+    let public = emu.write_public_chain_config(&node.url, "chain_call_timeout_secs = 5").to_str().unwrap().to_owned();
+
+    let out = agent(&["post", "--config", &public], &[("GITTENSOR_MINER_PAT", PAT)]);
+    assert_ne!(code(&out), 0, "{}", all_output(&out));
+    assert!(text(&out.stderr).contains("all 12 candidate(s) excluded"), "{}", all_output(&out));
+    let out = agent(&["check", "--config", &public, "--json"], &[]);
+    let reasons: Vec<(u64, String)> = stdout_json(&out)["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["uid"].as_u64().unwrap(), s["reasons"][0].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [
+        "axon 127.0.0.1 is a loopback address", // the emulated validator
+        "axon 127.0.0.1 is a loopback address", // ::ffff:127.0.0.1, canonical
+        "not serving an axon",                  // ::ffff:0.0.0.0 is 0.0.0.0
+        "axon 169.254.169.254 is a link-local address",
+        "axon 10.0.0.1 is a private-network address",
+        "axon 100.64.0.1 is a shared (carrier-grade NAT) address",
+        "axon 224.0.0.1 is a multicast address",
+        "axon 255.255.255.255 is the broadcast address",
+        "axon 192.0.2.1 is a documentation address",
+        "axon fd00::1 is a unique local (ULA) address",
+        "axon fe80::1 is a link-local address",
+        "axon ::1 is a loopback address",
+    ];
+    assert_eq!(reasons.len(), expected.len(), "{reasons:?}");
+    for ((uid, reason), (i, wanted)) in reasons.iter().zip(expected.iter().enumerate()) {
+        assert_eq!(*uid, i as u64 + 1);
+        assert!(reason.starts_with(wanted), "uid {uid}: {reason}");
+        assert!(wanted.starts_with("not serving") || reason.ends_with("(network = \"local\" allows it)"), "{reason}");
+    }
+    assert_eq!(listener.accepted(), 0, "an axon on the miner's own machine was dialled");
+    assert_eq!((emu.counts("checks"), emu.counts("broadcasts")), (vec![0], vec![0]));
+
+    // A local development chain may put its validators anywhere.
+    let local = emu.write_chain_config(&node.url, "check_timeout_secs = 1").to_str().unwrap().to_owned();
+    let out = agent(&["check", "--config", &local, "--json"], &[]);
+    assert_eq!(stdout_json(&out)["skipped"].as_array().map(Vec::len), Some(1), "{}", all_output(&out));
+    assert_eq!(emu.counts("checks"), [1]);
+    assert!(listener.accepted() >= 1, "::ffff:127.0.0.1 is 127.0.0.1 on a local chain");
 }
 
 #[test]

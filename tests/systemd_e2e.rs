@@ -166,10 +166,11 @@ fn the_deb_in_real_systemd(suite: &str) {
     let hotkeys: Vec<String> =
         (0..emu.miner_count()).map(|i| emu.miner(i)["ss58"].as_str().unwrap().to_owned()).collect();
 
-    // The operator's edits, as the README says: the config, and the hotkey file.
+    // The operator's edits, as the README says: the config, and the hotkey file. `network =
+    // "local"`: the chain's validators serve on 127.0.0.1, which only a local chain may say.
     let agent_config = |comment: &str| {
         format!(
-            "# {comment}\nrpc_url = {:?}\ngithub_api_url = {:?}\ncheck_timeout_secs = 3\n[daemon]\nsweep_interval_secs = 5\nsweep_jitter_secs = 0\nsweep_spread_secs = 1\nliveness_interval_secs = 1\nchain_refresh_secs = 5\n[retry]\nbase_secs = 0.5\nmax_secs = 2\n",
+            "# {comment}\nnetwork = \"local\"\nrpc_url = {:?}\ngithub_api_url = {:?}\ncheck_timeout_secs = 3\n[daemon]\nsweep_interval_secs = 5\nsweep_jitter_secs = 0\nsweep_spread_secs = 1\nliveness_interval_secs = 1\nchain_refresh_secs = 5\n[retry]\nbase_secs = 0.5\nmax_secs = 2\n",
             chain.url,
             emu.info["github_url"].as_str().unwrap()
         )

@@ -120,6 +120,10 @@ pub struct Chain {
     pub network: String,
     /// Tried in order; the next one when one fails.
     pub endpoints: Vec<String>,
+    /// `network = "local"` (in the file or as `--network`, also beside an `rpc_url` that
+    /// names the local node's address): a development chain, whose validators may serve on
+    /// loopback or private addresses. Otherwise the PAT goes only to public ones.
+    pub local: bool,
     pub connect_timeout: Duration,
     pub call_timeout: Duration,
 }
@@ -419,9 +423,13 @@ fn chain(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<Chain, C
         network = name;
         endpoints.push(endpoint);
     }
+    // The network named (the flag's over the file's), even where an rpc_url gives the endpoint.
+    let named = flags.network.as_ref().or(file.network.as_ref());
+    let local = named.is_some_and(|name| name.eq_ignore_ascii_case("local"));
     Ok(Chain {
         network: if endpoints.len() == 1 { network } else { "custom".into() },
         endpoints,
+        local,
         connect_timeout: origins.seconds(
             "chain_connect_timeout_secs",
             None,
@@ -816,6 +824,17 @@ mod tests {
         assert_eq!(resolve_text("", &rpc).unwrap().chain.endpoints, ["ws://10.0.0.1:9944"]);
         let listed = resolve_text("rpc_url = [\"ws://a:1\", \"finney\"]\n", &Flags::default()).unwrap();
         assert_eq!(listed.chain.endpoints, ["ws://a:1", FINNEY]);
+    }
+
+    #[test]
+    fn only_network_local_lets_the_pat_go_to_non_public_axons() {
+        let local = |text: &str, flags: &Flags| resolve_text(text, flags).unwrap().chain.local;
+        assert!(!local("", &Flags::default()));
+        assert!(!local("rpc_url = \"ws://127.0.0.1:9944\"\n", &Flags::default()), "a loopback node may serve finney");
+        assert!(local("network = \"local\"\n", &Flags::default()));
+        assert!(local("network = \"Local\"\nrpc_url = \"ws://127.0.0.1:40000\"\n", &Flags::default()));
+        assert!(local("", &Flags { network: Some("local".into()), ..Default::default() }));
+        assert!(!local("network = \"local\"\n", &Flags { network: Some("finney".into()), ..Default::default() }));
     }
 
     #[test]

@@ -148,8 +148,15 @@ impl Emulator {
     }
 
     /// A config that finds the validators through the chain at `rpc_url`, with `extra`
-    /// TOML (sections allowed) after the top-level keys.
+    /// TOML (sections allowed) after the top-level keys. `network = "local"`: the emulated
+    /// validators serve on 127.0.0.1, which a public network's axons may not.
     pub fn write_chain_config(&self, rpc_url: &str, extra: &str) -> PathBuf {
+        self.write_public_chain_config(rpc_url, &format!("network = \"local\"\n{extra}"))
+    }
+
+    /// [`Emulator::write_chain_config`] without `network = "local"`: as a miner on finney
+    /// configures it, where only public axons may receive the PAT.
+    pub fn write_public_chain_config(&self, rpc_url: &str, extra: &str) -> PathBuf {
         let path = self.dir.path().join("chain.toml");
         let text = format!(
             "rpc_url = {rpc_url:?}\nhotkey_file = {:?}\ngithub_api_url = {:?}\n{extra}\n[pat]\nstore = \"none\"\n",
