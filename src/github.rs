@@ -118,6 +118,13 @@ impl GitHub {
             (Ok(token), Ok(bearer)) => (token, bearer),
             (Err(verdict), _) | (_, Err(verdict)) => return verdict,
         };
+        if crate::settings::plain_text_to_another_machine(&self.base) {
+            tracing::warn!(
+                url = %self.base,
+                "sending the PAT to GitHub at {} in clear text (allow_insecure_transport = true): anyone on the path can read it",
+                self.base
+            );
+        }
         let user = self
             .client
             .get(format!("{}/user", self.base))

@@ -217,3 +217,46 @@ fn an_oversize_config_or_hotkey_file_is_refused() {
     let err = text(&out.stderr);
     assert!(err.contains(&format!("hotkey file {big_key} cannot be read: it is larger than 64 KiB")), "{err}");
 }
+
+/// A plain-text transport to another machine: `http://` GitHub would carry the PAT in clear
+/// text, and a `ws://` chain decides who receives it. Refused, saying how to allow it; once
+/// allowed, warned about each time it is used. (No peer is reached: the names do not resolve.)
+#[test]
+fn plain_text_transport_to_another_machine_is_refused_unless_allowed_and_then_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("hotkey");
+    std::fs::write(&keyfile, format!(r#"{{"secretSeed":"0x{}"}}"#, "11".repeat(32))).unwrap();
+    let hotkey = format!("hotkey_file = {:?}\n[pat]\nstore = \"none\"\n", keyfile.to_str().unwrap());
+    let pat = [("GITTENSOR_MINER_PAT", PAT)];
+
+    let config = config_with(&dir, &format!("rpc_url = \"ws://chain.invalid:9944\"\n{hotkey}"));
+    let out = agent(&["check", "--config", &config], &[]);
+    assert_eq!(code(&out), 1, "{}", all_output(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("rpc_url") && err.contains("plain-text ws:// to another machine"), "{err}");
+    assert!(err.contains("allow_insecure_transport = true") && !err.contains("cannot connect"), "{err}");
+
+    let config = config_with(&dir, &format!("github_api_url = \"http://github.invalid\"\n{hotkey}{ONE_VALIDATOR}"));
+    let out = agent(&["post", "--config", &config], &pat);
+    assert_eq!(code(&out), 1, "{}", all_output(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("github_api_url") && err.contains("the PAT would travel in clear text"), "{err}");
+    assert!(!err.contains("GitHub unreachable"), "nothing was sent: {err}");
+
+    // Allowed: used, and said so each time.
+    let allowed = format!("allow_insecure_transport = true\nrpc_url = \"ws://chain.invalid:9944\"\ngithub_api_url = \"http://github.invalid\"\n{hotkey}");
+    let out = agent(&["check", "--config", &config_with(&dir, &allowed)], &[]);
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot connect to the chain at ws://chain.invalid:9944"), "{err}");
+    assert_eq!(
+        err.matches("reading the chain from ws://chain.invalid:9944 over plain-text ws://").count(),
+        2,
+        "once per try: {err}"
+    );
+    let allowed =
+        format!("allow_insecure_transport = true\ngithub_api_url = \"http://github.invalid\"\n{hotkey}{ONE_VALIDATOR}");
+    let out = agent(&["post", "--config", &config_with(&dir, &allowed)], &pat);
+    let err = text(&out.stderr);
+    assert!(err.contains("sending the PAT to GitHub at http://github.invalid in clear text"), "{err}");
+    assert!(!all_output(&out).contains(PAT));
+}

@@ -137,6 +137,12 @@ impl ChainReader {
     }
 
     async fn read_from(&self, endpoint: &str, netuid: u16) -> Result<Snapshot, ChainError> {
+        if crate::settings::plain_text_to_another_machine(endpoint) {
+            tracing::warn!(
+                endpoint = %endpoint,
+                "reading the chain from {endpoint} over plain-text ws:// (allow_insecure_transport = true): anyone on the path can change which validators receive the PAT"
+            );
+        }
         let bounded = |what, timeout| Bounded { endpoint, what, timeout };
         let rpc = bounded("the connection", self.connect_timeout)
             .run(RpcClient::from_insecure_url(endpoint), |e| ChainError::Unreachable {

@@ -28,6 +28,7 @@ pub struct ConfigFile {
     pub chain_connect_timeout_secs: Option<f64>,
     pub chain_call_timeout_secs: Option<f64>,
     pub github_api_url: Option<String>,
+    pub allow_insecure_transport: Option<bool>,
     pub pat: Option<PatSection>,
     pub retry: Option<RetrySection>,
     pub daemon: Option<DaemonSection>,

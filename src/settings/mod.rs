@@ -148,6 +148,9 @@ pub struct Settings {
     pub broadcast_timeout: Duration,
     pub max_concurrency: usize,
     pub github_api_url: String,
+    /// `allow_insecure_transport = true`: a plain-text `http://` GitHub or `ws://` chain on
+    /// another machine is accepted (and warned about at each use).
+    pub allow_insecure_transport: bool,
     pub pat_store: KeyringStore,
     pub pat_account: String,
     /// Name of the systemd credential holding the PAT (`$CREDENTIALS_DIRECTORY/<name>`).
@@ -333,7 +336,8 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
     if let Some(name) = &env.instance {
         instance::validate(name).map_err(ConfigError::BadInstance)?;
     }
-    let chain = chain(&origins, &file, flags)?;
+    let allow_insecure_transport = file.allow_insecure_transport.unwrap_or(false);
+    let chain = chain(&origins, &file, flags, allow_insecure_transport)?;
     let (wallet_label, hotkey_file) = hotkey(&origins, &file, flags, env)?;
     let picked = picked_for_root(path.as_deref(), &hotkey_file, flags, env);
     let (min_vtrust, min_stake) = thresholds(&origins, &file, flags)?;
@@ -348,7 +352,7 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
             "use a number from 1 to 1024 (default 256)",
         ));
     }
-    let github_api_url = github_api_url(&origins, &file, flags)?;
+    let github_api_url = github_api_url(&origins, &file, flags, allow_insecure_transport)?;
     let (pat_store, pat_account, pat_credential) = pat(&origins, &file)?;
     let (retry, post_budget) = retry(&origins, &file, flags)?;
     let daemon = daemon(&origins, &file, flags, env)?;
@@ -372,6 +376,7 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
         broadcast_timeout,
         max_concurrency,
         github_api_url,
+        allow_insecure_transport,
         pat_store,
         pat_account,
         pat_credential,
@@ -390,7 +395,7 @@ pub fn resolve(path: Option<PathBuf>, file: ConfigFile, flags: &Flags, env: &Env
 }
 
 /// `--rpc-url`, then `--network`, then the file's `rpc_url` list, then its `network`.
-fn chain(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<Chain, ConfigError> {
+fn chain(origins: &Origins, file: &ConfigFile, flags: &Flags, allow_insecure: bool) -> Result<Chain, ConfigError> {
     let (values, from_flag, key) = if let Some(url) = &flags.rpc_url {
         (vec![url.clone()], true, "rpc_url")
     } else if let Some(network) = &flags.network {
@@ -420,6 +425,14 @@ fn chain(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<Chain, C
                 "use `finney`, `test`, `local`, or a ws:// or wss:// URL",
             )
         })?;
+        if !allow_insecure && plain_text_to_another_machine(&endpoint) {
+            return Err(origins.invalid(
+                origins.of(from_flag, &flag),
+                key,
+                format!("is {value:?}: plain-text ws:// to another machine, and the chain's answer alone decides who receives the PAT"),
+                "use wss://, a node on this machine (ws://127.0.0.1:…), or set allow_insecure_transport = true if you trust every network between",
+            ));
+        }
         network = name;
         endpoints.push(endpoint);
     }
@@ -530,7 +543,12 @@ fn thresholds(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<(f6
     Ok((min_vtrust, min_stake))
 }
 
-fn github_api_url(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result<String, ConfigError> {
+fn github_api_url(
+    origins: &Origins,
+    file: &ConfigFile,
+    flags: &Flags,
+    allow_insecure: bool,
+) -> Result<String, ConfigError> {
     let url = flags
         .github_api_url
         .clone()
@@ -546,7 +564,33 @@ fn github_api_url(origins: &Origins, file: &ConfigFile, flags: &Flags) -> Result
             "use an http(s) URL such as https://api.github.com",
         ));
     }
+    if !allow_insecure && plain_text_to_another_machine(&url) {
+        return Err(origins.invalid(
+            origins.of(flags.github_api_url.is_some(), "github-api-url"),
+            "github_api_url",
+            format!("is {url:?}: the PAT would travel in clear text to another machine"),
+            "use https://, or set allow_insecure_transport = true if you trust every network between",
+        ));
+    }
     Ok(url)
+}
+
+/// Whether `url` is plain text (`http://`, `ws://`) to a host other than this machine
+/// (a loopback address or `localhost`): what `allow_insecure_transport` must allow, and what
+/// is warned about each time it is used.
+pub fn plain_text_to_another_machine(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else { return false };
+    if !matches!(url.scheme(), "http" | "ws") {
+        return false;
+    }
+    let Some(host) = url.host_str() else { return true };
+    match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(ip) => !ip.to_canonical().is_loopback(),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name != "localhost" && !name.ends_with(".localhost")
+        }
+    }
 }
 
 fn pat(origins: &Origins, file: &ConfigFile) -> Result<(KeyringStore, String, String), ConfigError> {
@@ -820,10 +864,10 @@ mod tests {
         assert_eq!((s.netuid, s.min_stake), (2, 10.0));
         assert_eq!(s.wallet_label, "alice/default");
         let rpc =
-            Flags { rpc_url: Some("ws://10.0.0.1:9944".into()), network: Some("test".into()), ..Default::default() };
-        assert_eq!(resolve_text("", &rpc).unwrap().chain.endpoints, ["ws://10.0.0.1:9944"]);
-        let listed = resolve_text("rpc_url = [\"ws://a:1\", \"finney\"]\n", &Flags::default()).unwrap();
-        assert_eq!(listed.chain.endpoints, ["ws://a:1", FINNEY]);
+            Flags { rpc_url: Some("wss://10.0.0.1:9944".into()), network: Some("test".into()), ..Default::default() };
+        assert_eq!(resolve_text("", &rpc).unwrap().chain.endpoints, ["wss://10.0.0.1:9944"]);
+        let listed = resolve_text("rpc_url = [\"wss://a:1\", \"finney\"]\n", &Flags::default()).unwrap();
+        assert_eq!(listed.chain.endpoints, ["wss://a:1", FINNEY]);
     }
 
     #[test]
@@ -835,6 +879,43 @@ mod tests {
         assert!(local("network = \"Local\"\nrpc_url = \"ws://127.0.0.1:40000\"\n", &Flags::default()));
         assert!(local("", &Flags { network: Some("local".into()), ..Default::default() }));
         assert!(!local("network = \"local\"\n", &Flags { network: Some("finney".into()), ..Default::default() }));
+    }
+
+    #[test]
+    fn plain_text_to_another_machine_is_refused_unless_allowed() {
+        for remote in ["ws://10.0.0.1:9944", "ws://node.example:9944", "ws://[2001:db8::1]:9944"] {
+            let err = resolve_text(&format!("rpc_url = {remote:?}\n"), &Flags::default()).unwrap_err().to_string();
+            assert!(
+                err.contains("rpc_url")
+                    && err.contains("plain-text ws://")
+                    && err.contains("allow_insecure_transport = true"),
+                "{err}"
+            );
+        }
+        let err = resolve_text("network = \"ws://10.0.0.1:9944\"\n", &Flags::default()).unwrap_err().to_string();
+        assert!(err.contains("network") && err.contains("plain-text ws://"), "{err}");
+        let err = resolve_text("github_api_url = \"http://gh.example\"\n", &Flags::default()).unwrap_err().to_string();
+        assert!(err.contains("github_api_url") && err.contains("clear text") && err.contains("https://"), "{err}");
+        let flag = Flags { github_api_url: Some("http://10.1.1.1:8080".into()), ..Default::default() };
+        assert!(resolve_text("", &flag).unwrap_err().to_string().contains("--github-api-url"));
+
+        // This machine, TLS, or the operator's explicit word.
+        for fine in [
+            "rpc_url = \"ws://127.0.0.1:9944\"\n",
+            "rpc_url = \"ws://[::1]:9944\"\n",
+            "rpc_url = \"ws://localhost:9944\"\n",
+            "network = \"local\"\n",
+            "rpc_url = \"wss://node.example:443\"\n",
+            "github_api_url = \"http://127.0.0.1:8080\"\n",
+            "github_api_url = \"http://localhost:8080\"\n",
+            "allow_insecure_transport = true\nrpc_url = \"ws://10.0.0.1:9944\"\ngithub_api_url = \"http://gh.example\"\n",
+        ] {
+            let s = resolve_text(fine, &Flags::default()).unwrap_or_else(|e| panic!("{fine}: {e}"));
+            assert_eq!(s.allow_insecure_transport, fine.starts_with("allow"));
+        }
+        assert!(plain_text_to_another_machine("http://[::ffff:10.0.0.1]:80"));
+        assert!(!plain_text_to_another_machine("http://[::ffff:127.0.0.1]:80"));
+        assert!(!plain_text_to_another_machine("https://api.github.com"));
     }
 
     #[test]
