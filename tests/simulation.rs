@@ -10,6 +10,7 @@
 //! are the README's. `SIM_SEED=<n>` reproduces a run.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use gittensor_miner_agent::github::{PatValidator, PatVerdict};
 use gittensor_miner_agent::secrets::{Pat, PatSource};
 use gittensor_miner_agent::settings::{self, ConfigFile, Env, Flags, Settings};
 use gittensor_miner_agent::synapse::{PAT_BROADCAST, PAT_CHECK};
+use gittensor_miner_agent::transport::axon_v10::LIVENESS_HOLD;
 use gittensor_miner_agent::transport::{CallError, Liveness, Provenance, Reply, SynapseCall, Target, Transport};
 use gittensor_miner_agent::validators::{DiscoverError, ValidatorSet};
 
@@ -50,6 +52,11 @@ const WATCHDOG: Duration = Duration::from_secs(180);
 enum Cause {
     /// A restart that lost the store: what liveness must catch.
     StoreLoss,
+    /// The same, 0–5 s after the agent's last request to it: a probe sent while that
+    /// request's nonce is still recent would be accepted by the new process too.
+    StoreLossAfterRequest,
+    /// The same while the agent was stopped: its new process is a stranger to every axon.
+    StoreLossWhileAgentAway,
     /// A validator that became eligible (new, or back on the chain): found by the chain read.
     Joined,
     /// The PAT the validator held was revoked.
@@ -77,6 +84,14 @@ struct SimValidator {
     pinned: bool,
     store: Option<String>,
     instance: u64,
+    /// What this process of the validator's axon knows of the agent's dendrite: the agent's
+    /// life and the last nonce (ms) it accepted from it. bittensor 10.x keeps that per
+    /// dendrite uuid for as long as the axon process lives.
+    knows: Option<(u64, u64)>,
+    /// The process whose refusal of a probe told the agent of its restart.
+    restart_seen: Option<u64>,
+    /// A restart that loses the store, armed to happen this long after the next request.
+    restart_after_request: Option<Duration>,
     loss_cause: Cause,
     exposure: Option<Exposure>,
     /// Trouble of its own to note on the exposure that opens next.
@@ -100,6 +115,8 @@ struct Figures {
     needless: u64,
     checks: u64,
     probes: u64,
+    /// Probes a restarted axon refused (signed 401): restarts seen by liveness.
+    probes_refused: u64,
     agent_starts: u64,
 }
 
@@ -108,6 +125,8 @@ struct Sim {
     github_valid: Vec<String>,
     agent_pat: String,
     agent_up: bool,
+    /// Bumped at every agent start: each process has a dendrite uuid of its own.
+    agent_life: u64,
     chain_stalled: bool,
     started: Instant,
     accounted: Instant,
@@ -240,8 +259,21 @@ fn lock(sim: &Arc<Mutex<Sim>>) -> std::sync::MutexGuard<'_, Sim> {
     sim.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The validators' axons, in memory.
-struct SimNet(Arc<Mutex<Sim>>);
+/// The validators' axons, in memory, and the agent's side of their nonces: like the real
+/// dendrite, it remembers per axon the largest nonce sent once the axon accepted one.
+struct SimNet {
+    sim: Arc<Mutex<Sim>>,
+    life: u64,
+    sent: Mutex<BTreeMap<(u16, u16), u64>>,
+}
+
+/// bittensor 10.x: an axon that does not know a dendrite accepts a nonce newer than
+/// `now - 4 s - the request's timeout`; the agent's ping carries a 1 s timeout.
+const AXON_RECENT_NONCE_MS: u64 = 4_000 + 1_000;
+
+fn sim_now_ms(sim: &Sim) -> u64 {
+    (Instant::now() - sim.started).as_millis() as u64
+}
 
 enum Plan {
     Refused,
@@ -250,8 +282,50 @@ enum Plan {
 }
 
 impl SimNet {
+    fn new(sim: Arc<Mutex<Sim>>, life: u64) -> Self {
+        SimNet { sim, life, sent: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn key(target: &Target) -> (u16, u16) {
+        (target.uid, target.port)
+    }
+
+    /// A fresh nonce, as the dendrite mints one: the time, past every one it sent.
+    fn fresh_nonce(&self, sim: &Sim) -> u64 {
+        let last = self.sent.lock().unwrap().values().copied().max().unwrap_or(0);
+        sim_now_ms(sim).max(last + 1)
+    }
+
+    /// The axon's nonce check, at the moment the request arrives: accepted when it follows
+    /// the last one this process took from this dendrite, or, from a stranger, when recent.
+    fn axon_accepts(&self, sim: &mut Sim, target: &Target, nonce: u64) -> bool {
+        let now = sim_now_ms(sim);
+        let life = self.life;
+        let Some(v) = sim.by_uid(target.uid) else { return false };
+        let accepted = match v.knows {
+            Some((known_life, last)) if known_life == life => nonce > last,
+            _ => nonce + AXON_RECENT_NONCE_MS > now,
+        };
+        if accepted {
+            v.knows = Some((life, nonce));
+        }
+        accepted
+    }
+
+    /// The dendrite's record: before sending where the axon knows us already, and on a 200.
+    fn note_sent(&self, target: &Target, nonce: u64, accepted: bool) {
+        let mut sent = self.sent.lock().unwrap();
+        match sent.get_mut(&Self::key(target)) {
+            Some(last) => *last = (*last).max(nonce),
+            None if accepted => {
+                sent.insert(Self::key(target), nonce);
+            }
+            None => {}
+        }
+    }
+
     fn plan(&self, target: &Target, token: Option<&str>, probe: bool) -> Plan {
-        let mut sim = lock(&self.0);
+        let mut sim = lock(&self.sim);
         sim.account();
         let Some(v) = sim.validators.iter().find(|v| v.uid == target.uid) else { return Plan::Refused };
         if !v.up || v.port != target.port || v.hotkey != target.hotkey {
@@ -262,6 +336,11 @@ impl SimNet {
             sim.figures.probes += 1;
         } else {
             sim.on_send(target.uid, target.port, token);
+            // Armed to restart without its store a moment after this request, which carries
+            // a fresh nonce (a probe's is old already: a restart after one is seen anyway).
+            if let Some(delay) = sim.by_uid(target.uid).and_then(|v| v.restart_after_request.take()) {
+                restart_briefly(&self.sim, target.uid, Cause::StoreLossAfterRequest, delay);
+            }
         }
         if hung {
             return Plan::Hang;
@@ -269,16 +348,22 @@ impl SimNet {
         Plan::Answer(sim.latency(slow), instance)
     }
 
-    fn failed(&self, target: &Target) {
-        let mut sim = lock(&self.0);
+    fn failed(&self, target: &Target, instance: u64) {
+        let mut sim = lock(&self.sim);
         if let Some(v) = sim.by_uid(target.uid) {
+            // A request to a process the agent has since seen replaced (the new one refused
+            // a probe) failed because of that restart, which the agent already acts on:
+            // asking the new process at once is the point, not a retry of a failure.
+            if instance != v.instance && v.restart_seen == Some(v.instance) {
+                return;
+            }
             v.last_failure = Some((Instant::now(), target.port));
         }
     }
 
     /// What the validator says once the request has taken its time.
     fn answer(&self, target: &Target, instance: u64, token: Option<&str>) -> Result<Value, CallError> {
-        let mut sim = lock(&self.0);
+        let mut sim = lock(&self.sim);
         sim.account();
         let github_valid = sim.github_valid.clone();
         let Some(v) = sim.by_uid(target.uid) else { return Err(CallError::Broken("gone".into())) };
@@ -333,13 +418,26 @@ impl Transport for SimNet {
             PAT_BROADCAST => call.fields.get("github_access_token").and_then(Value::as_str).map(str::to_owned),
             other => panic!("unexpected synapse {other}"),
         };
+        let planned = AtomicU64::new(u64::MAX);
         let exchange = async {
             match self.plan(target, token.as_deref(), false) {
                 Plan::Refused => Err(CallError::Connect("Connection refused (os error 111)".into())),
                 Plan::Hang => std::future::pending().await,
                 Plan::Answer(latency, instance) => {
+                    planned.store(instance, Ordering::Relaxed);
+                    // A fresh nonce: every axon takes it, and from then on knows us.
+                    let nonce = {
+                        let mut sim = lock(&self.sim);
+                        let nonce = self.fresh_nonce(&sim);
+                        let accepted = self.axon_accepts(&mut sim, target, nonce);
+                        self.note_sent(target, nonce, false);
+                        assert!(accepted, "a fresh nonce is always accepted");
+                        nonce
+                    };
                     tokio::time::sleep(latency).await;
-                    self.answer(target, instance, token.as_deref())
+                    let answer = self.answer(target, instance, token.as_deref());
+                    self.note_sent(target, nonce, answer.is_ok());
+                    answer
                 }
             }
         };
@@ -353,24 +451,50 @@ impl Transport for SimNet {
                 provenance: Provenance::Unsigned,
             }),
             Err(e) => {
-                self.failed(target);
+                self.failed(target, planned.load(Ordering::Relaxed));
                 Err(e)
             }
         }
     }
 
+    /// As the real dendrite probes: the nonce right after the last one this axon accepted
+    /// from us (a fresh one to a stranger). A restarted process refuses it with a signed
+    /// 401 naming its new instance; a 200 is unsigned and names none (bittensor 10.3.1).
     async fn liveness(&self, target: &Target, timeout: Duration) -> Liveness {
         let probe = async {
             match self.plan(target, None, true) {
                 Plan::Refused => Liveness::Unreachable,
                 Plan::Hang => std::future::pending().await,
                 Plan::Answer(latency, instance) => {
+                    let (last, accepted) = {
+                        let mut sim = lock(&self.sim);
+                        let last = self.sent.lock().unwrap().get(&Self::key(target)).copied();
+                        let nonce = last.map_or_else(|| self.fresh_nonce(&sim), |last| last + 1);
+                        let accepted = self.axon_accepts(&mut sim, target, nonce);
+                        self.note_sent(target, nonce, accepted);
+                        if !accepted {
+                            sim.figures.probes_refused += 1;
+                            let v = sim.by_uid(target.uid).unwrap();
+                            v.restart_seen = Some(v.instance);
+                            // The dendrite starts afresh with this axon: a fresh ping, taken.
+                            self.sent.lock().unwrap().remove(&Self::key(target));
+                            let fresh = self.fresh_nonce(&sim);
+                            if self.axon_accepts(&mut sim, target, fresh) {
+                                self.note_sent(target, fresh, true);
+                            }
+                        }
+                        (last, accepted)
+                    };
                     tokio::time::sleep(latency).await;
-                    let mut sim = lock(&self.0);
+                    let mut sim = lock(&self.sim);
                     match sim.by_uid(target.uid) {
                         Some(v) if v.instance == instance && v.up => {
                             v.last_failure = None;
-                            Liveness::Alive { instance: Some(format!("{}-{instance}", v.uid)), forgot_us: false }
+                            if !accepted && last.is_some() {
+                                Liveness::Alive { instance: Some(format!("{}-{instance}", v.uid)), forgot_us: true }
+                            } else {
+                                Liveness::Alive { instance: None, forgot_us: false }
+                            }
                         }
                         _ => Liveness::Unreachable,
                     }
@@ -379,6 +503,41 @@ impl Transport for SimNet {
         };
         tokio::time::timeout(timeout, probe).await.unwrap_or(Liveness::Unreachable)
     }
+
+    /// The real dendrite's rule ([`LIVENESS_HOLD`] after the last nonce it sent this axon).
+    fn liveness_hold(&self, target: &Target) -> Duration {
+        let sim = lock(&self.sim);
+        let now = sim_now_ms(&sim);
+        let last = self.sent.lock().unwrap().get(&Self::key(target)).copied();
+        last.map_or(Duration::ZERO, |last| {
+            Duration::from_millis((last + LIVENESS_HOLD.as_millis() as u64).saturating_sub(now))
+        })
+    }
+}
+
+/// `after` from now, a validator's process dies and its PAT store with it; a new process
+/// is up 2 s later.
+fn restart_briefly(sim: &Arc<Mutex<Sim>>, uid: u16, cause: Cause, after: Duration) {
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        {
+            let mut s = lock(&sim);
+            s.account();
+            let v = s.by_uid(uid).unwrap();
+            v.up = false;
+            v.instance += 1;
+            v.knows = None;
+            v.store = None;
+            v.loss_cause = cause;
+            s.account();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut s = lock(&sim);
+        s.account();
+        s.by_uid(uid).unwrap().up = true;
+        s.account();
+    });
 }
 
 struct SimGitHub(Arc<Mutex<Sim>>);
@@ -453,6 +612,7 @@ fn start_agent(sim: &Arc<Mutex<Sim>>, settings: &Settings, dir: &std::path::Path
         let mut s = lock(sim);
         s.account();
         s.agent_up = true;
+        s.agent_life += 1;
         s.figures.agent_starts += 1;
         // A new process: nothing it remembers of earlier failures applies to its pacing.
         for v in &mut s.validators {
@@ -470,7 +630,7 @@ fn start_agent(sim: &Arc<Mutex<Sim>>, settings: &Settings, dir: &std::path::Path
     let heard = Heard::default();
     let parts = Parts {
         settings: settings.clone(),
-        transport: Arc::new(SimNet(sim.clone())),
+        transport: Arc::new(SimNet::new(sim.clone(), lock(sim).agent_life)),
         github: Arc::new(SimGitHub(sim.clone())),
         world: Arc::new(SimWorld(sim.clone())),
         health: Health::new(Box::new(heard.clone()), Some(WATCHDOG)),
@@ -529,15 +689,45 @@ fn check_health(sim: &mut Sim, heard: &Heard, ended: Instant) {
 
 #[derive(Debug, Clone)]
 enum Fault {
-    Down { uid: u16, lose_store: bool },
-    Up { uid: u16 },
-    Hang { uid: u16, on: bool },
-    Slow { uid: u16, on: bool },
-    GithubDown { uid: u16, on: bool },
-    Move { uid: u16 },
-    Leave { uid: u16 },
-    Join { uid: u16 },
-    ChainStall { on: bool },
+    Down {
+        uid: u16,
+        lose_store: bool,
+    },
+    /// Restarts without its store 0–5 s after the agent's next check or broadcast to it.
+    RestartAfterRequest {
+        uid: u16,
+    },
+    /// Restarts without its store while the agent is stopped (down a few seconds).
+    RestartWhileAgentAway {
+        uid: u16,
+    },
+    Up {
+        uid: u16,
+    },
+    Hang {
+        uid: u16,
+        on: bool,
+    },
+    Slow {
+        uid: u16,
+        on: bool,
+    },
+    GithubDown {
+        uid: u16,
+        on: bool,
+    },
+    Move {
+        uid: u16,
+    },
+    Leave {
+        uid: u16,
+    },
+    Join {
+        uid: u16,
+    },
+    ChainStall {
+        on: bool,
+    },
     KillAgent,
     StartAgent,
     RotatePat,
@@ -604,7 +794,29 @@ fn schedule(seed: u64) -> Vec<(u64, Fault)> {
         Fault::ChainStall { on: true },
         Fault::ChainStall { on: false },
     );
-    episodes(&mut rng, &mut faults, 3 * DAY, 5..60, Fault::KillAgent, Fault::StartAgent);
+    // The agent is killed and back 5 to 60 s later; meanwhile a validator may restart
+    // without its store (its repair is timed from the agent's return).
+    let mut t = rng.random_range(0..3 * DAY);
+    while t < month {
+        let away = rng.random_range(5..60);
+        faults.push((t, Fault::KillAgent));
+        for uid in 0..VALIDATORS {
+            if rng.random_bool(0.25) {
+                let at = t + rng.random_range(1..away.max(2));
+                faults.push((at, Fault::RestartWhileAgentAway { uid }));
+            }
+        }
+        faults.push((t + away, Fault::StartAgent));
+        t += 3 * DAY / 2 + rng.random_range(0..3 * DAY);
+    }
+    // Restarts right after a request (0–5 s), a few a day over the subnet.
+    for uid in 0..VALIDATORS {
+        let mut t = rng.random_range(0..2 * DAY);
+        while t < month {
+            faults.push((t, Fault::RestartAfterRequest { uid }));
+            t += DAY + rng.random_range(0..2 * DAY);
+        }
+    }
     faults.push((15 * DAY + 9 * HOUR, Fault::RotatePat));
     faults.push((15 * DAY + 10 * HOUR, Fault::RevokeOldPat));
     // Stable: the kill of an agent always comes before its restart at the same second.
@@ -619,30 +831,26 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-#[tokio::test(start_paused = true)]
-async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
-    let seed: u64 = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(74);
-    eprintln!("simulation seed {seed} (SIM_SEED={seed} reproduces this run)");
-    let settings = settings::resolve(None, ConfigFile::default(), &Flags::default(), &Env::default()).unwrap();
-    let liveness = settings.daemon.liveness_interval;
-    let check_timeout = settings.check_timeout;
-    let dir =
-        tempfile::Builder::new().prefix("gma-sim").tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
-
+/// `count` validators (those below `on_chain` eligible from the start; `pinned` locked to
+/// another GitHub identity) before the agent first starts.
+fn new_sim(count: u16, on_chain: u16, pinned: Option<u16>, seed: u64, settings: &Settings) -> Arc<Mutex<Sim>> {
     let started = Instant::now();
-    let validators = (0..VALIDATORS + LATE_JOINERS)
+    let validators = (0..count)
         .map(|uid| SimValidator {
             uid,
             hotkey: format!("5SimValidatorHotkey{uid:02}"),
             port: 8000 + uid,
-            on_chain: uid < VALIDATORS,
+            on_chain: uid < on_chain,
             up: true,
             hung: false,
             slow: false,
             github_down: false,
-            pinned: uid == PINNED_UID,
+            pinned: Some(uid) == pinned,
             store: None,
             instance: 0,
+            knows: None,
+            restart_seen: None,
+            restart_after_request: None,
             loss_cause: Cause::Joined,
             exposure: None,
             pending_trouble: None,
@@ -655,11 +863,12 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
             checks: 0,
         })
         .collect();
-    let sim = Arc::new(Mutex::new(Sim {
+    Arc::new(Mutex::new(Sim {
         validators,
         github_valid: vec![PAT_1.into()],
         agent_pat: PAT_1.into(),
         agent_up: false,
+        agent_life: 0,
         chain_stalled: false,
         started,
         accounted: started,
@@ -667,7 +876,93 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
         violations: vec![],
         figures: Figures::default(),
         backoff_base: settings.retry.base,
-    }));
+    }))
+}
+
+/// The timing that used to fool liveness, as it was measured on real validators: liveness
+/// every 3 s, a sweep every 60 s, 12 validators, each restarting without its store 0–5 s
+/// after one of the agent's checks or broadcasts every few minutes, for six hours. A probe
+/// sent while that request's nonce was still recent was accepted by the new process too,
+/// and the restart stayed unseen until the next sweep; held until the nonce is old, every
+/// restart is caught within the hold plus one liveness interval.
+#[tokio::test(start_paused = true)]
+async fn restarts_right_after_a_request_are_caught_within_the_probe_hold_and_one_interval() {
+    let seed: u64 = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(74);
+    let file: ConfigFile = toml::from_str(
+        "check_timeout_secs = 15\n[daemon]\nliveness_interval_secs = 3\nsweep_interval_secs = 60\nsweep_spread_secs = 60\n",
+    )
+    .unwrap();
+    let settings = settings::resolve(None, file, &Flags::default(), &Env::default()).unwrap();
+    let liveness = settings.daemon.liveness_interval;
+    let dir =
+        tempfile::Builder::new().prefix("gma-sim").tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
+    const COUNT: u16 = 12;
+    const HOURS: u64 = 6;
+    let sim = new_sim(COUNT, COUNT, None, seed, &settings);
+    let started = lock(&sim).started;
+    let agent = start_agent(&sim, &settings, dir.path(), seed);
+    // Settled first: every validator holds the PAT.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x16);
+    let end = started + Duration::from_secs(HOURS * HOUR);
+    let mut next: Vec<Instant> =
+        (0..COUNT).map(|_| Instant::now() + Duration::from_secs(rng.random_range(0..300))).collect();
+    loop {
+        let (uid, at) = next.iter().enumerate().min_by_key(|(_, at)| **at).map(|(i, at)| (i as u16, *at)).unwrap();
+        if at >= end {
+            break;
+        }
+        tokio::time::sleep_until(at).await;
+        let delay = Duration::from_millis(rng.random_range(0..5_000));
+        if let Some(v) = lock(&sim).by_uid(uid) {
+            v.restart_after_request = Some(delay);
+        }
+        next[uid as usize] = at + Duration::from_secs(rng.random_range(180..420));
+    }
+    tokio::time::sleep_until(end).await;
+    agent.stop.stop("SIGTERM");
+    let _ = tokio::time::timeout(Duration::from_secs(1), agent.task).await;
+    let mut s = lock(&sim);
+    s.account();
+    let mut repairs: Vec<Duration> = s
+        .figures
+        .repairs
+        .iter()
+        .filter(|(_, c, t)| *c == Cause::StoreLossAfterRequest && t.is_none())
+        .map(|r| r.0)
+        .collect();
+    repairs.sort();
+    let worst = repairs.last().copied().unwrap_or_default();
+    println!(
+        "simulation (liveness 3 s): {} restarts 0–5 s after a request, repaired p50 {:.1} s max {:.1} s (bound: hold {:.2} s + liveness {:.0} s + 1 s); {} probes refused by a restarted axon",
+        repairs.len(),
+        percentile(&repairs, 0.5).as_secs_f64(),
+        worst.as_secs_f64(),
+        LIVENESS_HOLD.as_secs_f64(),
+        liveness.as_secs_f64(),
+        s.figures.probes_refused,
+    );
+    assert!(s.violations.is_empty(), "seed {seed}: {} violations:\n{}", s.violations.len(), s.violations.join("\n"));
+    assert!(repairs.len() >= 300, "seed {seed}: only {} timed restarts", repairs.len());
+    let bound = LIVENESS_HOLD + liveness + Duration::from_secs(1);
+    assert!(
+        worst <= bound,
+        "seed {seed}: a restart right after a request was repaired only after {worst:?}, over {bound:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
+    let seed: u64 = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(74);
+    eprintln!("simulation seed {seed} (SIM_SEED={seed} reproduces this run)");
+    let settings = settings::resolve(None, ConfigFile::default(), &Flags::default(), &Env::default()).unwrap();
+    let liveness = settings.daemon.liveness_interval;
+    let check_timeout = settings.check_timeout;
+    let dir =
+        tempfile::Builder::new().prefix("gma-sim").tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
+
+    let sim = new_sim(VALIDATORS + LATE_JOINERS, VALIDATORS, Some(PINNED_UID), seed, &settings);
+    let started = lock(&sim).started;
 
     let mut agent = Some(start_agent(&sim, &settings, dir.path(), seed));
     let faults = schedule(seed);
@@ -690,9 +985,26 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
                 let v = s.by_uid(uid).unwrap();
                 v.up = false;
                 v.instance += 1;
+                v.knows = None;
                 if lose_store {
                     v.store = None;
                     v.loss_cause = Cause::StoreLoss;
+                }
+            }
+            Fault::RestartAfterRequest { uid } => {
+                let delay = Duration::from_millis(s.rng.random_range(0..5_000));
+                let v = s.by_uid(uid).unwrap();
+                if v.up && v.on_chain {
+                    v.restart_after_request = Some(delay);
+                }
+            }
+            Fault::RestartWhileAgentAway { uid } => {
+                let agent_up = s.agent_up;
+                let v = s.by_uid(uid).unwrap();
+                if v.up && v.on_chain && !agent_up {
+                    drop(s);
+                    restart_briefly(&sim, uid, Cause::StoreLossWhileAgentAway, Duration::ZERO);
+                    continue;
                 }
             }
             Fault::Up { uid } => s.by_uid(uid).unwrap().up = true,
@@ -713,6 +1025,7 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
                 let v = s.by_uid(uid).unwrap();
                 v.port += 1000;
                 v.instance += 1;
+                v.knows = None;
             }
             Fault::Leave { uid } => s.by_uid(uid).unwrap().on_chain = false,
             Fault::Join { uid } => {
@@ -721,6 +1034,7 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
                 v.store = None;
                 v.loss_cause = Cause::Joined;
                 v.instance += 1;
+                v.knows = None;
             }
             Fault::ChainStall { on } => s.chain_stalled = on,
             Fault::KillAgent => {
@@ -778,6 +1092,8 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
         list.sort();
     }
     let restarts = by_cause.get(&(Cause::StoreLoss, None)).cloned().unwrap_or_default();
+    let max_of = |cause| by_cause.get(&(cause, None)).and_then(|l| l.last().copied()).unwrap_or_default();
+    let (after_request, while_away) = (max_of(Cause::StoreLossAfterRequest), max_of(Cause::StoreLossWhileAgentAway));
     let repairs = s.figures.repairs.len() as f64;
     let per_repair = s.figures.broadcasts_repairing as f64 / repairs.max(1.0);
     let validator_days = s.validators.iter().filter(|v| v.uid < VALIDATORS).count() as f64 * DAYS as f64;
@@ -801,8 +1117,13 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
         );
     }
     println!(
-        "  {fault_count} faults; {} agent starts; {} checks, {} liveness probes, {} broadcasts that repaired, {} that delivered the rotated PAT",
-        s.figures.agent_starts, s.figures.checks, s.figures.probes, s.figures.broadcasts_repairing, s.figures.broadcasts_rotating
+        "  restarts 0–5 s after a request: repair max {}; while the agent was away: repair max {} (from its return)",
+        secs(after_request),
+        secs(while_away),
+    );
+    println!(
+        "  {fault_count} faults; {} agent starts; {} checks, {} liveness probes ({} refused by a restarted axon), {} broadcasts that repaired, {} that delivered the rotated PAT",
+        s.figures.agent_starts, s.figures.checks, s.figures.probes, s.figures.probes_refused, s.figures.broadcasts_repairing, s.figures.broadcasts_rotating
     );
 
     assert!(s.violations.is_empty(), "seed {seed}: {} violations:\n{}", s.violations.len(), s.violations.join("\n"));
@@ -813,5 +1134,20 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
     assert!(
         worst <= goal,
         "seed {seed}: a repair after a restart took {worst:?}, over liveness + check timeout {goal:?}"
+    );
+    // A restart right after a request is caught within the probe's hold + one interval.
+    let goal_after_request = LIVENESS_HOLD + liveness + check_timeout;
+    assert!(
+        after_request <= goal_after_request,
+        "seed {seed}: a repair after a restart 0–5 s after a request took {after_request:?}, over hold + liveness + check timeout {goal_after_request:?}"
+    );
+    assert!(
+        while_away <= goal,
+        "seed {seed}: a repair after a restart while the agent was away took {while_away:?} from its return, over liveness + check timeout {goal:?}"
+    );
+    let counted = |cause| by_cause.iter().filter(|((c, _), _)| *c == cause).map(|(_, l)| l.len()).sum::<usize>();
+    assert!(
+        counted(Cause::StoreLossAfterRequest) >= 100 && counted(Cause::StoreLossWhileAgentAway) >= 10,
+        "seed {seed}: too few of the timed restarts to say anything"
     );
 }

@@ -154,6 +154,15 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         let now = parts.clock.now_ms();
         let sweep = parts.settings.daemon.sweep_interval + parts.settings.daemon.sweep_jitter;
         state.tracker.resumed(now, sweep.as_millis() as u64);
+        // A validator may have restarted without its store while this agent was away, and
+        // this process's probes cannot tell (its dendrite is new to every axon): each is
+        // asked again within a liveness interval of the start (at most the sweep spread).
+        let daemon = &parts.settings.daemon;
+        let catch_up = match daemon.liveness_interval {
+            interval if interval.is_zero() => daemon.sweep_spread,
+            interval => interval.min(daemon.sweep_spread),
+        };
+        state.tracker.schedule_sweep(now, catch_up.as_millis() as u64);
         // A date written by a clock that was ahead must not stop the sweeps.
         state.next_sweep_ms = state.next_sweep_ms.map(|at| at.min(now + sweep.as_millis() as u64));
         let pat_record = state.pat.clone().unwrap_or_else(|| PatRecord::new(&parts.pat));

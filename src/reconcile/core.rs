@@ -7,7 +7,7 @@
 //! The core owns no timers and no signals: its caller (`post`'s [`Core::run_until`], or
 //! the daemon shell) decides how long to wait and when to stop.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,6 +108,9 @@ pub struct Core<T, G> {
     deadlines: HashMap<u64, Instant>,
     next_step_id: u64,
     probing: BTreeSet<u16>,
+    /// Probes waiting until the transport says their answer can tell a restart apart
+    /// ([`Transport::liveness_hold`]), with the moment that was due.
+    held_probes: BTreeMap<u16, (Target, Instant)>,
     /// Validators with a check or broadcast in flight (the bound is on these).
     working: BTreeSet<u16>,
     verdict_in_flight: bool,
@@ -139,6 +142,7 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
             deadlines: HashMap::new(),
             next_step_id: 0,
             probing: BTreeSet::new(),
+            held_probes: BTreeMap::new(),
             working: BTreeSet::new(),
             verdict_in_flight: false,
             verdict_at_ms: None,
@@ -228,26 +232,60 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
     }
 
     /// Starts a liveness probe of every validator not being probed already, at most
-    /// `max_concurrency` probes in flight (they do not take the checks' slots).
+    /// `max_concurrency` probes in flight (they do not take the checks' slots). A probe the
+    /// transport says would be answered alike by a restarted process (our last request to
+    /// it is too recent) is held until it can tell, and then sent by [`Core::start_due`].
     pub fn probe_liveness(&mut self) {
-        let free = self.knobs.max_concurrency.saturating_sub(self.probing.len());
+        let now = Instant::now();
         let targets: Vec<Target> = self
             .tracker
             .validators
             .values()
-            .filter(|e| !self.probing.contains(&e.target.uid))
+            .filter(|e| !self.probing.contains(&e.target.uid) && !self.held_probes.contains_key(&e.target.uid))
             .map(|e| e.target.clone())
-            .take(free)
             .collect();
         for target in targets {
-            self.probing.insert(target.uid);
+            let hold = self.transport.liveness_hold(&target);
+            self.held_probes.insert(target.uid, (target, now + hold));
+        }
+        self.start_held_probes();
+    }
+
+    /// Sends the held probes whose time has come, re-asking the transport: a request sent
+    /// meanwhile moves the moment on. A validator no longer tracked (or moved) is dropped.
+    fn start_held_probes(&mut self) {
+        let now = Instant::now();
+        let ready: Vec<u16> = self.held_probes.iter().filter(|(_, (_, at))| *at <= now).map(|(uid, _)| *uid).collect();
+        for uid in ready {
+            if self.probing.len() >= self.knobs.max_concurrency {
+                break;
+            }
+            let Some((target, _)) = self.held_probes.remove(&uid) else { continue };
+            if self.tracker.validators.get(&uid).is_none_or(|e| e.target != target) {
+                continue;
+            }
+            let hold = self.transport.liveness_hold(&target);
+            if !hold.is_zero() {
+                self.held_probes.insert(uid, (target, now + hold));
+                continue;
+            }
+            self.probing.insert(uid);
             let step = pipeline::liveness(self.transport.clone(), target, self.knobs.liveness_timeout);
             self.spawn(step);
         }
     }
 
+    /// When the next held probe is due.
+    fn next_held_probe(&self) -> Option<Instant> {
+        if self.probing.len() >= self.knobs.max_concurrency {
+            return None; // an answer frees a slot and wakes the caller
+        }
+        self.held_probes.values().map(|(_, at)| *at).min()
+    }
+
     /// Starts due checks and broadcasts, up to the concurrency bound.
     pub fn start_due(&mut self) -> Vec<Happening> {
+        self.start_held_probes();
         let free = self.knobs.max_concurrency.saturating_sub(self.working.len());
         if free == 0 {
             return vec![];
@@ -278,10 +316,10 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
     /// When [`Core::start_due`] next has something to start (`None`: only answers can
     /// change that, e.g. while every slot is taken).
     pub fn next_due(&self) -> Option<Instant> {
-        if self.working.len() >= self.knobs.max_concurrency {
-            return None;
-        }
-        self.tracker.next_due().map(|at| self.clock.instant_at(at))
+        let work = (self.working.len() < self.knobs.max_concurrency)
+            .then(|| self.tracker.next_due().map(|at| self.clock.instant_at(at)))
+            .flatten();
+        work.into_iter().chain(self.next_held_probe()).min()
     }
 
     /// The next finished step; never resolves while nothing is in flight.
@@ -379,6 +417,7 @@ impl<T: Transport + 'static, G: PatValidator> Core<T, G> {
         self.pool = FuturesUnordered::new();
         self.deadlines.clear();
         self.probing.clear();
+        self.held_probes.clear();
         self.verdict_in_flight = false;
         for uid in std::mem::take(&mut self.working) {
             self.tracker.cancelled(uid, now);
@@ -438,6 +477,9 @@ mod tests {
         delay: Mutex<HashMap<u16, Option<Duration>>>,
         holds: Mutex<HashMap<u16, String>>,
         broadcasts: Mutex<Vec<(u16, Instant)>>,
+        /// Until when a probe of each validator must wait, and when each was probed.
+        quiet_at: Mutex<HashMap<u16, Instant>>,
+        probes: Mutex<Vec<(u16, Instant)>>,
     }
 
     impl Transport for Fake {
@@ -470,8 +512,14 @@ mod tests {
             })
         }
 
-        async fn liveness(&self, _: &Target, _: Duration) -> Liveness {
+        async fn liveness(&self, target: &Target, _: Duration) -> Liveness {
+            self.probes.lock().unwrap().push((target.uid, Instant::now()));
             Liveness::Alive { instance: None, forgot_us: false }
+        }
+
+        fn liveness_hold(&self, target: &Target) -> Duration {
+            let quiet_at = self.quiet_at.lock().unwrap().get(&target.uid).copied();
+            quiet_at.map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()))
         }
     }
 
@@ -502,6 +550,46 @@ mod tests {
             Core::new(Tracker::default(), fake, Arc::new(AlwaysValid), pat, knobs, Clock::starting_at(1_000_000), 7);
         core.sync_targets(&(0..validators).map(target).collect::<Vec<_>>());
         core
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_the_transport_holds_goes_out_when_it_can_tell_a_restart_and_not_before() {
+        let fake = Arc::new(Fake::default());
+        let t0 = Instant::now();
+        fake.quiet_at.lock().unwrap().insert(0, t0 + Duration::from_millis(5_250));
+        let mut core = core(fake.clone(), 2);
+        core.probe_liveness();
+        assert_eq!(core.next_due(), Some(t0 + Duration::from_millis(5_250)), "the loop wakes when the hold ends");
+        core.start_due();
+        while core.in_flight() > 0 {
+            let outcome = core.next_outcome().await;
+            core.apply(outcome);
+        }
+        // A request sent meanwhile moves the moment on: asked again when the hold ends.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        fake.quiet_at.lock().unwrap().insert(0, t0 + Duration::from_secs(9));
+        tokio::time::sleep_until(t0 + Duration::from_millis(5_250)).await;
+        core.start_due();
+        assert_eq!(core.next_due(), Some(t0 + Duration::from_secs(9)));
+        tokio::time::sleep_until(t0 + Duration::from_secs(9)).await;
+        core.start_due();
+        while core.in_flight() > 0 {
+            let outcome = core.next_outcome().await;
+            core.apply(outcome);
+        }
+        let probes = fake.probes.lock().unwrap().clone();
+        assert_eq!(probes, [(1, t0), (0, t0 + Duration::from_secs(9))], "validator 1 at once, 0 only once it can tell");
+        // Probing again while one is held does not queue a second.
+        fake.quiet_at.lock().unwrap().insert(0, Instant::now() + Duration::from_secs(3));
+        core.probe_liveness();
+        core.probe_liveness();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        core.start_due();
+        while core.in_flight() > 0 {
+            let outcome = core.next_outcome().await;
+            core.apply(outcome);
+        }
+        assert_eq!(fake.probes.lock().unwrap().iter().filter(|(uid, _)| *uid == 0).count(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -41,6 +41,16 @@ const USER_AGENT: &str = concat!("gittensor-miner-agent/", env!("CARGO_PKG_VERSI
 
 /// What a ping asks of the axon: its handler only echoes the synapse.
 const PING_BUDGET: Duration = Duration::from_secs(1);
+/// bittensor 10.3.1 and 10.5.0 alike (`axon_utils.allowed_nonce_window_ns`): an axon that
+/// holds no nonce from a dendrite accepts one newer than `now - 4 s - timeout`, where
+/// `timeout` is the request's own header field. A ping's nonce is therefore "recent" to a
+/// restarted axon until 4 s + [`PING_BUDGET`] after it was minted.
+pub const RECENT_NONCE_DELTA: Duration = Duration::from_secs(4);
+/// Slack for the axon's clock running a little behind ours and for the request's transit.
+const NONCE_CLOCK_MARGIN: Duration = Duration::from_millis(250);
+/// How long after our last request to an axon a ping built on it is refused by a restarted
+/// axon: the window a liveness probe is held for (the restart bound is this + one interval).
+pub const LIVENESS_HOLD: Duration = RECENT_NONCE_DELTA.saturating_add(PING_BUDGET).saturating_add(NONCE_CLOCK_MARGIN);
 
 /// A request ready to send: what [`Dendrite`] puts on the wire. Its body (which may hold
 /// the PAT) is overwritten when it is dropped.
@@ -308,8 +318,11 @@ impl Transport for Dendrite {
     ///   again with a fresh nonce, so it knows us and the next probe is quiet again.
     ///
     /// An axon we have not yet talked to gets a fresh nonce: accepted, and from then on known.
-    /// A restart within a few seconds of our last request can pass unseen (the nonce is
-    /// still recent); the next probe catches it, so a restart is caught within two probes.
+    /// A ping built on a nonce that is still recent would be accepted by a restarted axon too
+    /// (and would make us known to it, hiding the restart for good): [`Self::liveness_hold`]
+    /// tells the caller to hold it until [`LIVENESS_HOLD`] has passed since our last request
+    /// with a fresh nonce, so a restart at any moment is caught within that hold plus one
+    /// liveness interval.
     async fn liveness(&self, target: &Target, timeout: Duration) -> Liveness {
         let deadline = tokio::time::Instant::now() + timeout;
         // The ping's own `timeout` field widens the axon's "recent nonce" window (4 s plus
@@ -344,6 +357,19 @@ impl Transport for Dendrite {
             Err(CallError::Timeout | CallError::Connect(_)) => Liveness::Unreachable,
         }
     }
+
+    fn liveness_hold(&self, target: &Target) -> Duration {
+        let last = self.known_to.lock().ok().and_then(|known| known.get(&Self::axon_key(target)).copied());
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        last.and_then(|last| probe_hold(last, now)).unwrap_or(Duration::ZERO)
+    }
+}
+
+/// How long a ping carrying `last_sent + 1` must wait, at wall-clock `now` (both in ns since
+/// the epoch), until a restarted axon would refuse that nonce as too old. `None`: send now.
+fn probe_hold(last_sent: u64, now: u64) -> Option<Duration> {
+    let old_at = last_sent.saturating_add(1).saturating_add(LIVENESS_HOLD.as_nanos() as u64);
+    (now < old_at).then(|| Duration::from_nanos(old_at - now))
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -556,6 +582,23 @@ mod tests {
             ip: "127.0.0.1".parse().unwrap(),
             port: 8091,
         }
+    }
+
+    #[test]
+    fn a_probe_waits_until_a_restarted_axon_would_find_its_nonce_too_old() {
+        // What bittensor 10.x's allowed_nonce_window_ns makes of the ping: too old once
+        // now - 4 s - its 1 s timeout has passed the nonce.
+        assert_eq!(LIVENESS_HOLD, Duration::from_millis(5_250));
+        let last = 1_700_000_000_000_000_000;
+        let second = 1_000_000_000;
+        assert_eq!(probe_hold(last, last + 200_000_000), Some(Duration::from_nanos(5_050_000_001)));
+        assert_eq!(probe_hold(last, last + 5 * second), Some(Duration::from_nanos(250_000_001)));
+        assert_eq!(probe_hold(last, last + 5_250_000_001), None);
+        assert_eq!(probe_hold(last, last + 6 * second), None);
+        // The window ends where the axon's check starts refusing: the nonce sent is last + 1.
+        let sent = last + 1;
+        let now = last + 5_250_000_001;
+        assert!(sent <= now - (RECENT_NONCE_DELTA + PING_BUDGET).as_nanos() as u64);
     }
 
     fn check_call() -> SynapseCall {

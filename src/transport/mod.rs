@@ -128,4 +128,12 @@ pub trait Transport: Send + Sync {
     /// A cheap "are you there, and are you the process we last talked to?" that costs the
     /// validator no GitHub call, its handlers nothing and, at rest, no line in its log.
     fn liveness(&self, target: &Target, timeout: Duration) -> impl Future<Output = Liveness> + Send;
+
+    /// How long from now a liveness probe of `target` must wait before its answer can tell
+    /// a restarted validator from the process we last talked to (`Duration::ZERO`: it can
+    /// be sent now). The caller holds the probe that long; the transport never waits itself,
+    /// so a probe's own deadline covers only the exchange.
+    fn liveness_hold(&self, _target: &Target) -> Duration {
+        Duration::ZERO
+    }
 }
