@@ -188,7 +188,10 @@ fn an_agent_restart_resumes_from_state_without_rebroadcasting() {
     std::thread::sleep(Duration::from_secs(4));
     assert!(second.log().contains("resuming from the state file"), "{}", second.log());
     assert_eq!(emu.counts("broadcasts"), [0, 1], "no broadcast storm after a restart");
-    assert_eq!(emu.counts("checks"), checks_before, "covered validators wait for their next sweep");
+    // Each may have restarted while the agent was away, unseen by a new process's probes:
+    // asked once again (no PAT sent), within a liveness interval, and then left alone.
+    let once_more: Vec<u64> = checks_before.iter().map(|c| c + 1).collect();
+    assert_eq!(emu.counts("checks"), once_more, "each validator checked once after the agent's return");
     assert_eq!(second.stop(Duration::from_secs(5)), Some(0));
 }
 
@@ -408,6 +411,82 @@ fn a_hung_and_a_slow_validator_do_not_delay_repairing_one_that_lost_its_store() 
     let log = daemon.log();
     assert!(log.contains(") restarted (new axon uuid): checking it now"), "{log}");
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+// ---- Restarts at any moment (bittensor's recent-nonce window) ---------------------------
+
+/// A validator that restarts without its store 0.2, 1, 3 or 6 s after the agent's last
+/// request to it: a probe carrying a still-recent nonce would be accepted by the new
+/// process too (and make us known to it, hiding the restart for good), so probes wait for
+/// the window (4 s + the ping's 1 s, as bittensor 10.x computes it) to pass. Each restart
+/// is repaired within that hold + one liveness interval + 1 s of the new axon being up.
+#[test]
+fn a_restart_at_any_moment_after_our_last_request_is_repaired_within_the_hold_and_one_interval() {
+    let delays = [0.2, 1.0, 3.0, 6.0];
+    let emu = Emulator::start(delays.len());
+    emu.preload(&[0, 1, 2, 3]);
+    for (uid, seconds) in delays.iter().enumerate() {
+        emu.control(json!({"op": "restart_after_check", "uid": uid, "seconds": seconds, "lose_store": true}));
+    }
+    let liveness = Duration::from_secs(1);
+    let config = emu.write_config(
+        "[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nsweep_spread_secs = 0.1\nliveness_interval_secs = 1\nchain_refresh_secs = 600\n",
+    );
+    let mut daemon = Daemon::spawn(&config, &[PAT_ENV]);
+    // The first check of each (the last request before its restart) arms its restart.
+    let mut back_up: [Option<Instant>; 4] = [None; 4];
+    let mut repaired: [Option<Instant>; 4] = [None; 4];
+    let give_up = Instant::now() + Duration::from_secs(40);
+    while repaired.iter().any(Option::is_none) && Instant::now() < give_up {
+        let stats = emu.stats();
+        for (uid, v) in stats["validators"].as_array().unwrap().iter().enumerate() {
+            if back_up[uid].is_none() && v["restarts"].as_u64() == Some(1) {
+                back_up[uid] = Some(Instant::now());
+            }
+            if repaired[uid].is_none() && back_up[uid].is_some() && v["broadcasts"].as_u64() == Some(1) {
+                repaired[uid] = Some(Instant::now());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bound = Duration::from_millis(5_250) + liveness + Duration::from_secs(1);
+    for (uid, seconds) in delays.iter().enumerate() {
+        let (Some(up), Some(done)) = (back_up[uid], repaired[uid]) else {
+            panic!("validator {uid} (restarted {seconds} s after our check) was not repaired: {}", daemon.log());
+        };
+        let delay = done - up;
+        eprintln!("restart {seconds} s after our last request: repaired {delay:?} after the new axon was up");
+        assert!(delay <= bound, "restart {seconds} s after our request: repaired after {delay:?}, over {bound:?}: {}", daemon.log());
+    }
+    assert_eq!(emu.counts("broadcasts"), [1, 1, 1, 1], "each restarted validator got the PAT once");
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+}
+
+/// A validator that restarted without its store while the agent was stopped: the agent's
+/// new process is a stranger to every axon, so its probes cannot tell; it checks each
+/// validator within a liveness interval of its start and repairs this one within liveness
+/// + check timeout of its return.
+#[test]
+fn a_validator_that_restarted_while_the_agent_was_stopped_is_repaired_soon_after_its_return() {
+    let emu = Emulator::start(2);
+    emu.preload(&[0, 1]);
+    let config = emu.write_config(
+        "check_timeout_secs = 5\n[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nsweep_spread_secs = 60\nliveness_interval_secs = 2\nchain_refresh_secs = 600\n",
+    );
+    let mut first = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || state_json(&emu).matches("\"covered\"").count() >= 2), "{}", first.log());
+    assert_eq!(first.stop(Duration::from_secs(5)), Some(0));
+    emu.control(json!({"op": "restart", "uid": 1, "lose_store": true}));
+
+    let returned = Instant::now();
+    let mut second = Daemon::spawn(&config, &[PAT_ENV]);
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("broadcasts")[1] == 1), "not repaired: {}", second.log());
+    let delay = returned.elapsed();
+    eprintln!("restart while the agent was stopped: repaired {delay:?} after the agent's return");
+    let bound = Duration::from_secs(2 + 5);
+    assert!(delay <= bound, "repaired {delay:?} after the agent's return, over liveness + check timeout {bound:?}");
+    assert_eq!(emu.counts("broadcasts"), [0, 1]);
+    assert_eq!(second.stop(Duration::from_secs(5)), Some(0));
 }
 
 // ---- SIGTERM at every phase -------------------------------------------------------------

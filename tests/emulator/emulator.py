@@ -208,6 +208,9 @@ class EmulatedValidator:
         self.broadcast_delay = 0.0  # extra, broadcasts only: a validator slow to store a PAT
         self.checks = 0
         self.broadcasts = 0
+        self.restarts = 0  # completed restarts (the new axon is up)
+        # (seconds, lose_store): restart this long after the next PatCheck arrives.
+        self.restart_after_check: Optional[tuple[float, bool]] = None
         self.axon: Optional[bt.Axon] = None
         self.start()
 
@@ -247,6 +250,8 @@ class EmulatedValidator:
             with self.lock:
                 self.store.clear()
         self.start()
+        with self.lock:
+            self.restarts += 1
 
     # -- gittensor semantics ---------------------------------------------------
     def blacklist(self, synapse: bt.Synapse) -> tuple[bool, str]:
@@ -260,7 +265,10 @@ class EmulatedValidator:
         with self.lock:
             self.checks += 1
             delay, unavailable = self.delay, self.store_unavailable
+            armed, self.restart_after_check = self.restart_after_check, None
             entry = dict(self.store[hotkey]) if hotkey in self.store else None
+        if armed is not None:
+            threading.Timer(armed[0], self.restart, args=(armed[1],)).start()
         if delay:
             await asyncio.sleep(delay)
         if unavailable:
@@ -317,6 +325,7 @@ class EmulatedValidator:
                 "uid": self.uid,
                 "checks": self.checks,
                 "broadcasts": self.broadcasts,
+                "restarts": self.restarts,
                 "uuid": self.axon.uuid if self.axon else None,
                 "up": self.axon is not None,
                 "stored_hotkeys": sorted(self.store),
@@ -427,6 +436,9 @@ class Network:
                 v.start()
         elif op == "restart":
             v.restart(bool(cmd.get("lose_store", False)))
+        elif op == "restart_after_check":  # the next PatCheck arms a restart this long after it
+            with v.lock:
+                v.restart_after_check = (float(cmd["seconds"]), bool(cmd.get("lose_store", False)))
         elif op == "allow":
             hotkey = cmd.get("hotkey", self.miner.hotkey.ss58_address)
             with v.lock:
