@@ -456,7 +456,11 @@ fn a_restart_at_any_moment_after_our_last_request_is_repaired_within_the_hold_an
         };
         let delay = done - up;
         eprintln!("restart {seconds} s after our last request: repaired {delay:?} after the new axon was up");
-        assert!(delay <= bound, "restart {seconds} s after our request: repaired after {delay:?}, over {bound:?}: {}", daemon.log());
+        assert!(
+            delay <= bound,
+            "restart {seconds} s after our request: repaired after {delay:?}, over {bound:?}: {}",
+            daemon.log()
+        );
     }
     assert_eq!(emu.counts("broadcasts"), [1, 1, 1, 1], "each restarted validator got the PAT once");
     assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
@@ -474,7 +478,11 @@ fn a_validator_that_restarted_while_the_agent_was_stopped_is_repaired_soon_after
         "check_timeout_secs = 5\n[daemon]\nsweep_interval_secs = 600\nsweep_jitter_secs = 0\nsweep_spread_secs = 60\nliveness_interval_secs = 2\nchain_refresh_secs = 600\n",
     );
     let mut first = Daemon::spawn(&config, &[PAT_ENV]);
-    assert!(wait_until(Duration::from_secs(20), || state_json(&emu).matches("\"covered\"").count() >= 2), "{}", first.log());
+    assert!(
+        wait_until(Duration::from_secs(20), || state_json(&emu).matches("\"covered\"").count() >= 2),
+        "{}",
+        first.log()
+    );
     assert_eq!(first.stop(Duration::from_secs(5)), Some(0));
     emu.control(json!({"op": "restart", "uid": 1, "lose_store": true}));
 
