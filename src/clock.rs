@@ -13,22 +13,35 @@ use tokio::time::Instant;
 pub struct Clock {
     anchor_ms: u64,
     anchor: Instant,
+    /// [`Clock::wall_ms`] reads the system's clock (a real agent), or follows `now_ms` (tests).
+    wall: bool,
 }
 
 impl Clock {
     /// Anchored to the system's wall clock now.
     pub fn system() -> Self {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        Clock::starting_at(wall)
+        Clock { wall: true, ..Clock::starting_at(system_ms()) }
     }
 
     /// Anchored to a chosen date (tests and the simulation).
     pub fn starting_at(epoch_ms: u64) -> Self {
-        Clock { anchor_ms: epoch_ms, anchor: Instant::now() }
+        Clock { anchor_ms: epoch_ms, anchor: Instant::now(), wall: false }
     }
 
     pub fn now_ms(&self) -> u64 {
         self.anchor_ms + self.anchor.elapsed().as_millis() as u64
+    }
+
+    /// The date to persist or compare with another process (the state file's stamps, which
+    /// `status` compares with its own clock): the system's clock as it is now, so that a
+    /// clock stepped after start (an NTP sync) does not leave the stamps behind or ahead.
+    /// Schedules keep [`Clock::now_ms`], which a step cannot move. A test clock: `now_ms`.
+    pub fn wall_ms(&self) -> u64 {
+        if self.wall {
+            system_ms()
+        } else {
+            self.now_ms()
+        }
     }
 
     /// The tokio instant at which `now_ms()` reaches `at_ms` (now, if that is past).
@@ -36,6 +49,10 @@ impl Clock {
         let now = self.now_ms();
         Instant::now() + Duration::from_millis(at_ms.saturating_sub(now))
     }
+}
+
+fn system_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// `HH:MM UTC` for a millisecond timestamp.
@@ -90,5 +107,19 @@ mod tests {
         let at = clock.instant_at(1_100_000);
         assert_eq!(at - Instant::now(), Duration::from_secs(10));
         assert_eq!(clock.instant_at(0), Instant::now(), "a past date is now");
+    }
+
+    /// The monotonic clock and the wall clock part when the wall clock is stepped (an NTP
+    /// sync after boot); paused tokio time advanced an hour is that step, backwards. What is
+    /// persisted and compared across processes follows the wall clock.
+    #[tokio::test(start_paused = true)]
+    async fn persisted_dates_follow_the_system_clock_after_a_step() {
+        let clock = Clock::system();
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let wall = system_ms();
+        assert!(clock.now_ms() >= wall + 3_590_000, "the schedule's clock moved on an hour");
+        assert!(clock.wall_ms().abs_diff(wall) < 5_000, "{} against {wall}", clock.wall_ms());
+        let test_clock = Clock::starting_at(1_000);
+        assert_eq!(test_clock.wall_ms(), test_clock.now_ms(), "a test's clock is the tests' to drive");
     }
 }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod github;
 pub mod harden;
 pub mod probe;
+pub mod proc_identity;
 pub mod reconcile;
 pub mod report;
 pub mod scrub;

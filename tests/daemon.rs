@@ -721,6 +721,48 @@ fn status_tells_a_running_agent_from_a_stopped_or_killed_one() {
     assert!(text(&out.stdout).contains("its process is gone without a clean stop"), "{}", all_output(&out));
 }
 
+/// `status` knows its agent by pid, boot and start time, not by name: an agent run through a
+/// link with another name (a wrapper, a container entrypoint) is running; a process named
+/// like the agent that now holds a dead agent's pid is not it.
+#[test]
+fn status_knows_its_agent_by_identity_not_by_name() {
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let config = emu.write_config("[daemon]\nsweep_interval_secs = 600\nliveness_interval_secs = 0\n");
+    let (config_arg, state_dir) = (config.to_str().unwrap(), emu.dir.path().join("state"));
+    let state_dir = state_dir.to_str().unwrap();
+    let status = || agent(&["status", "--config", config_arg, "--state-dir", state_dir], &[]);
+    let status_json =
+        || stdout_json(&agent(&["status", "--config", config_arg, "--state-dir", state_dir, "--json"], &[]));
+
+    let wrapper = emu.dir.path().join("miner-wrapper");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_gittensor-miner-agent"), &wrapper).unwrap();
+    let mut daemon = Daemon::spawn_program(&wrapper, &config, &[PAT_ENV]);
+    let comm = || std::fs::read_to_string(format!("/proc/{}/comm", daemon.child.id())).unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(20), || emu.counts("checks") == [1]), "{}", daemon.log());
+    assert_eq!(comm().trim_end(), "miner-wrapper");
+    assert!(wait_until(Duration::from_secs(5), || code(&status()) == 0), "{}", all_output(&status()));
+    assert_eq!(status_json()["agent"]["state"], "running");
+
+    // It dies; a process named like the agent gets its pid (written into the state here, as
+    // a reused pid would be).
+    daemon.signal("KILL");
+    let _ = daemon.wait(Duration::from_secs(5));
+    let impostor_path = emu.dir.path().join("gittensor-miner-agent");
+    std::os::unix::fs::symlink("/bin/sleep", &impostor_path).unwrap();
+    let mut impostor = std::process::Command::new(&impostor_path).arg("60").spawn().unwrap();
+    let state_file = emu.dir.path().join("state/state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    assert!(state["agent"]["start_ticks"].is_u64(), "{state}");
+    state["agent"]["pid"] = json!(impostor.id());
+    std::fs::write(&state_file, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    let out = status();
+    let _ = impostor.kill();
+    let _ = impostor.wait();
+    assert_eq!(code(&out), 4, "a dead agent whose pid another process holds: {}", all_output(&out));
+    assert!(text(&out.stdout).contains("its process is gone without a clean stop"), "{}", all_output(&out));
+}
+
 /// Before the agent ever ran there is no state: `status` says so and what to do, not a bare
 /// "No such file or directory".
 #[test]

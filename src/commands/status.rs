@@ -13,9 +13,10 @@ use serde_json::json;
 
 use crate::cli::StatusArgs;
 use crate::clock::{ago, clock_utc, Clock};
-use crate::daemon::state::{Running, StateFile};
+use crate::daemon::state::{AgentProcess, Running, StateFile};
 use crate::exit;
 use crate::github::PatStanding;
+use crate::proc_identity;
 use crate::reconcile::tracker::{Coverage, Summary};
 use crate::report::{self, short_hotkey};
 use crate::settings::{self, instance, Env, Flags, ServicePaths, Settings};
@@ -332,15 +333,30 @@ fn severity(code: u8) -> u8 {
     }
 }
 
-/// Whether `pid` is a live gittensor-miner-agent process, when this user can see it:
-/// `None` where /proc hides other users' processes (hidepid), so only the file's age speaks.
-fn agent_process_alive(pid: u32) -> Option<bool> {
+/// Whether the agent that wrote the state still runs, when this user can see it: `None`
+/// where /proc hides other users' processes (hidepid), so only the file's age speaks.
+/// Judged by the process's identity (pid, boot, start time), never by its name: a wrapper or
+/// a renamed copy is still the agent, a later process that got its pid is not.
+fn agent_process_alive(agent: &AgentProcess) -> Option<bool> {
     if std::fs::metadata("/proc/1").is_err() {
         return None;
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        // The kernel keeps the first 15 bytes of the name.
-        Ok(comm) => Some(comm.trim_end().starts_with("gittensor-miner")),
+    // Another boot: whatever has that pid now is not it. (Where the agent could not read its
+    // boot id, a reboot is caught by the file's age: no write for three heartbeats.)
+    if let (Some(then), Some(now)) = (&agent.boot_id, proc_identity::boot_id()) {
+        if *then != now {
+            return Some(false);
+        }
+    }
+    match proc_identity::start_ticks(agent.pid) {
+        Ok(ticks) => match agent.start_ticks {
+            Some(recorded) => Some(ticks == recorded),
+            // A file from before start times were recorded: the name is all there is. The
+            // kernel keeps the first 15 bytes of it.
+            None => std::fs::read_to_string(format!("/proc/{}/comm", agent.pid))
+                .ok()
+                .map(|comm| comm.trim_end().starts_with("gittensor-miner")),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
         Err(_) => None,
     }

@@ -198,7 +198,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             summary_due_ms: None,
             saved: None,
             last_save: None,
-            agent: AgentProcess { pid: std::process::id(), started_ms: now, stopped_ms: None },
+            agent: AgentProcess::this(parts.clock.wall_ms()),
             counters: metrics::Counters::default(),
             metrics_text: None,
             metrics_listener: None,
@@ -316,7 +316,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
     fn stop(mut self, why: &str) -> anyhow::Result<()> {
         self.health.stopping();
         self.core.cancel_all();
-        self.agent.stopped_ms = Some(self.now());
+        self.agent.stopped_ms = Some(self.core.clock().wall_ms());
         self.save(true);
         tracing::info!(signal = why, "stopping ({why})");
         Ok(())
@@ -744,7 +744,8 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             return;
         }
         self.last_save = Some(Instant::now());
-        let state = State { updated_ms: self.now(), ..snapshot.clone() };
+        // Compared with other processes' clocks (`status`): the wall clock as it is now.
+        let state = State { updated_ms: self.core.clock().wall_ms(), ..snapshot.clone() };
         match self.state_file.save(&state) {
             // A full or read-only disk must not stop the agent: state is rebuilt from the
             // validators' answers anyway. Said once, not on every pass.

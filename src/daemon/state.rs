@@ -94,6 +94,27 @@ pub struct AgentProcess {
     pub started_ms: u64,
     /// Set by a clean stop.
     pub stopped_ms: Option<u64>,
+    /// The boot it runs in (`/proc/sys/kernel/random/boot_id`): absent where `/proc/sys` is
+    /// hidden (the units' `ProcSubset=pid`) and in files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// Its start time in clock ticks since boot (`/proc/self/stat` field 22): with the pid,
+    /// what tells it from a later process that got the same pid, whatever either is called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ticks: Option<u64>,
+}
+
+impl AgentProcess {
+    /// This process, started at `now_ms`.
+    pub fn this(now_ms: u64) -> Self {
+        AgentProcess {
+            pid: std::process::id(),
+            started_ms: now_ms,
+            stopped_ms: None,
+            boot_id: crate::proc_identity::boot_id(),
+            start_ticks: crate::proc_identity::own_start_ticks(),
+        }
+    }
 }
 
 /// Whether the agent that wrote a state file still runs, as far as the file (and, where it
@@ -116,14 +137,14 @@ pub enum Running {
 }
 
 impl State {
-    /// `process_alive`: whether the recorded pid is a live agent process, when that can be
+    /// `process_alive`: whether the recorded agent process still runs, when that can be
     /// seen from here (`None` when /proc hides other users' processes).
-    pub fn running(&self, now_ms: u64, process_alive: impl Fn(u32) -> Option<bool>) -> Running {
+    pub fn running(&self, now_ms: u64, process_alive: impl Fn(&AgentProcess) -> Option<bool>) -> Running {
         let last_seen_ms = self.updated_ms;
         if let Some(at_ms) = self.agent.as_ref().and_then(|a| a.stopped_ms) {
             return Running::Stopped { at_ms };
         }
-        if let Some(Some(false)) = self.agent.as_ref().map(|a| process_alive(a.pid)) {
+        if let Some(Some(false)) = self.agent.as_ref().map(&process_alive) {
             return Running::Died { last_seen_ms };
         }
         if now_ms.saturating_sub(last_seen_ms) > 3 * HEARTBEAT.as_millis() as u64 {
@@ -209,19 +230,25 @@ mod tests {
         let minute = 60_000;
         let running = State {
             updated_ms: 10 * minute,
-            agent: Some(AgentProcess { pid: 42, started_ms: 0, stopped_ms: None }),
+            agent: Some(AgentProcess { pid: 42, started_ms: 0, stopped_ms: None, boot_id: None, start_ticks: None }),
             ..State::default()
         };
-        let alive = |_| Some(true);
-        let unknown = |_| None;
-        let gone = |_| Some(false);
+        let alive = |_: &AgentProcess| Some(true);
+        let unknown = |_: &AgentProcess| None;
+        let gone = |_: &AgentProcess| Some(false);
         assert_eq!(running.running(11 * minute, alive), Running::Yes);
         assert_eq!(running.running(13 * minute, unknown), Running::Yes, "three heartbeats of grace");
         assert_eq!(running.running(14 * minute, unknown), Running::Stale { last_seen_ms: 10 * minute });
         assert_eq!(running.running(14 * minute, alive), Running::Stale { last_seen_ms: 10 * minute }, "alive but hung");
         assert_eq!(running.running(11 * minute, gone), Running::Died { last_seen_ms: 10 * minute });
         let stopped = State {
-            agent: Some(AgentProcess { pid: 42, started_ms: 0, stopped_ms: Some(10 * minute) }),
+            agent: Some(AgentProcess {
+                pid: 42,
+                started_ms: 0,
+                stopped_ms: Some(10 * minute),
+                boot_id: None,
+                start_ticks: None,
+            }),
             ..running.clone()
         };
         assert_eq!(stopped.running(10 * minute, alive), Running::Stopped { at_ms: 10 * minute });

@@ -288,13 +288,18 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn spawn(config: &Path, envs: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_program(Path::new(env!("CARGO_BIN_EXE_gittensor-miner-agent")), config, envs)
+    }
+
+    /// [`Daemon::spawn`] of the agent as `program` (a renamed copy, a link with another name).
+    pub fn spawn_program(program: &Path, config: &Path, envs: &[(&str, &str)]) -> Daemon {
         let dir = config.parent().unwrap();
         let log = dir.join(format!(
             "agent-{}.log",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
         let stdout = log.with_extension("out");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gittensor-miner-agent"));
+        let mut cmd = Command::new(program);
         let state_dir = dir.join("state");
         cmd.args(["run", "--config", config.to_str().unwrap(), "--state-dir", state_dir.to_str().unwrap()])
             .env_remove("GITTENSOR_MINER_PAT")
