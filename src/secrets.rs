@@ -284,21 +284,15 @@ fn store_in_kernel_session(entry: &Entry, pat: &Pat) -> Result<(), keyring_core:
 }
 
 /// Joins a new, empty session keyring: `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`, as
-/// pam_keyinit does for a login. It changes only the calling thread's credentials.
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64")))]
+/// pam_keyinit does for a login. It changes only the calling thread's credentials. The
+/// syscall number comes from libc, which carries it for every Linux target.
+#[cfg(target_os = "linux")]
 fn join_new_session_keyring() -> std::io::Result<()> {
-    use std::ffi::{c_char, c_long};
-    #[cfg(target_arch = "x86_64")]
-    const SYS_KEYCTL: c_long = 250;
-    #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
-    const SYS_KEYCTL: c_long = 219;
-    const KEYCTL_JOIN_SESSION_KEYRING: c_long = 1;
-    extern "C" {
-        fn syscall(number: c_long, ...) -> c_long;
-    }
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: with a NULL name the kernel reads no memory of ours; the call only replaces
     // this thread's session keyring.
-    let joined = unsafe { syscall(SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<c_char>()) };
+    let joined =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<libc::c_char>()) };
     if joined < 0 {
         Err(std::io::Error::last_os_error())
     } else {
@@ -306,7 +300,7 @@ fn join_new_session_keyring() -> std::io::Result<()> {
     }
 }
 
-#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))))]
+#[cfg(not(target_os = "linux"))]
 fn join_new_session_keyring() -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
 }
