@@ -7,17 +7,23 @@
 //! what it may send, and a place among a bounded number of connections; a slow or hostile
 //! client costs one of those places for a few seconds at most.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 /// How long one connection may take, request and answer included.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
-/// The most a request may send before its headers end.
+/// The most a request may send before its headers end (hyper's smallest read buffer): more
+/// is answered 431 by hyper.
 const REQUEST_CAP: usize = 8 * 1024;
 /// Scrapers served at once; more wait in the kernel's accept queue.
 const CONNECTIONS: usize = 8;
@@ -52,7 +58,19 @@ pub async fn serve(addr: SocketAddr, text: watch::Receiver<String>) -> std::io::
             };
             let text = text.clone();
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(CONNECTION_DEADLINE, answer(stream, text)).await;
+                // One request per connection (a scrape every few seconds needs no more), read
+                // into a buffer no larger than the cap.
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(false)
+                    .max_buf_size(REQUEST_CAP)
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(move |request| {
+                            let text = text.clone();
+                            async move { Ok::<_, Infallible>(answer(&request, &text)) }
+                        }),
+                    );
+                let _ = tokio::time::timeout(CONNECTION_DEADLINE, connection).await;
                 drop(permit);
             });
         }
@@ -60,51 +78,34 @@ pub async fn serve(addr: SocketAddr, text: watch::Receiver<String>) -> std::io::
     Ok(MetricsListener { addr, task })
 }
 
-async fn answer(mut stream: TcpStream, text: watch::Receiver<String>) -> std::io::Result<()> {
-    let mut request = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
+/// `GET /metrics` (and `HEAD`, whose body hyper leaves out), a pointer at `/`, and nothing else.
+fn answer<B>(request: &Request<B>, text: &watch::Receiver<String>) -> Response<Full<Bytes>> {
+    let (method, path) = (request.method(), request.uri().path());
+    let reading = method == Method::GET || method == Method::HEAD;
+    match path {
+        "/metrics" if reading => {
+            respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text.borrow().clone())
         }
-        request.extend_from_slice(&buf[..n]);
-        if request.len() > REQUEST_CAP {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request too large\n")
-                .await;
+        "/" if method == Method::GET => {
+            respond(StatusCode::OK, "text/plain; charset=utf-8", "gittensor-miner-agent: metrics at /metrics\n".into())
         }
-    }
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    let path = path.split(|&b| b == b'?').next().unwrap_or_default();
-    match (method, path) {
-        (b"GET" | b"HEAD", b"/metrics") => {
-            let body = text.borrow().clone();
-            let body = if method == b"HEAD" { String::new() } else { body };
-            respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body).await
-        }
-        (b"GET", b"/") => {
-            respond(&mut stream, "200 OK", "text/plain; charset=utf-8", "gittensor-miner-agent: metrics at /metrics\n")
-                .await
-        }
-        (b"GET" | b"HEAD", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found: try /metrics\n").await,
-        _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "only GET /metrics\n").await,
+        _ if reading => respond(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics\n".into()),
+        _ => respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET /metrics\n".into()),
     }
 }
 
-async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
     use super::*;
 
     async fn get(addr: SocketAddr, request: &[u8]) -> String {
@@ -125,8 +126,16 @@ mod tests {
         assert!(get(listener.addr, b"GET /metrics HTTP/1.0\r\n\r\n").await.ends_with("a 2\n"));
         assert!(get(listener.addr, b"GET /secret HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404"));
         assert!(get(listener.addr, b"POST /metrics HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 405"));
+        let head = get(listener.addr, b"HEAD /metrics HTTP/1.1\r\n\r\n").await;
+        assert!(
+            head.starts_with("HTTP/1.1 200") && head.contains("content-length: 4") && head.ends_with("\r\n\r\n"),
+            "{head}"
+        );
         let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "y".repeat(20_000));
         assert!(get(listener.addr, huge.as_bytes()).await.starts_with("HTTP/1.1 431"));
+        // One request per connection.
+        let two = get(listener.addr, b"GET /metrics HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n").await;
+        assert_eq!(two.matches("HTTP/1.1 200").count(), 1, "{two}");
     }
 
     #[tokio::test]
