@@ -17,6 +17,16 @@ wait_active() {
 }
 # Until `status` (with these arguments) says every validator is covered (exit 0), 30 s at most.
 wait_covered() { for _ in $(seq 1 150); do gittensor-miner-agent status "$@" > /dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
+# Until systemd's copy of the agent's STATUS= line says every validator is covered, 10 s at
+# most: sd_notify is a datagram PID 1 reads on its own time, so it may trail the state file
+# that `status` reads by a moment.
+wait_status_covered() {
+    for _ in $(seq 1 50); do
+        systemctl show "$1" -p StatusText --value | grep -q '^covered \([0-9]*\)/\1 ' && return 0
+        sleep 0.2
+    done
+    return 1
+}
 show() { systemctl show "${1:-$unit}" -p ActiveState -p SubState -p Result -p ExecMainStatus -p NRestarts -p MainPID; }
 
 # 1. The unconfigured first run: no PAT stored yet.
@@ -58,6 +68,7 @@ touch $S/await-instances
 wait_for instances-covered
 for name in $instances; do
     wait_covered --instance $name
+    wait_status_covered $unit@$name
     systemctl status $unit@$name --no-pager -l > $S/status-$name.txt 2>&1
     gittensor-miner-agent status --instance $name > $S/agent-status-$name.txt 2>&1
     echo "rc=$?" >> $S/agent-status-$name.txt
