@@ -165,8 +165,8 @@ def cycle(n: int, delay: float, workdir: str) -> dict:
         net.close()
 
 
-def steady_state(n: int, sweeps: int, interval: float, workdir: str) -> dict:
-    """The daemon over `sweeps` shortened sweeps: RSS and CPU."""
+def steady_state(n: int, sweeps: int, interval: float, workdir: str, agent: str = AGENT) -> dict:
+    """The daemon (`agent`, the release binary by default) over `sweeps` shortened sweeps: RSS and CPU."""
     net = Network(n, workdir)
     try:
         extra = (
@@ -175,7 +175,7 @@ def steady_state(n: int, sweeps: int, interval: float, workdir: str) -> dict:
         )
         config = net.config(workdir, extra)
         env = dict(os.environ, GITTENSOR_MINER_PAT=PAT, RUST_LOG="warn")
-        proc = subprocess.Popen([AGENT, "run", "--config", config], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([agent, "run", "--config", config], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ticks = os.sysconf("SC_CLK_TCK")
         started = time.time()
         rss = []
@@ -276,8 +276,18 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sweeps", type=int, default=30)
     parser.add_argument("--scratch", action="store_true", help="also time a clean release build in an empty target dir")
+    parser.add_argument("--daemon-only", nargs="+", metavar="BINARY",
+                        help="only the daemon's steady state (N = 64), once per binary given (e.g. a musl and a glibc build), "
+                             "printed; benches/results.md is left alone")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.daemon_only:
+        for binary in args.daemon_only:
+            with tempfile.TemporaryDirectory(prefix="gma-bench-") as workdir:
+                st = steady_state(64, args.sweeps, 2.0, workdir, agent=os.path.abspath(binary))
+            print(f"{binary}: {os.path.getsize(binary)} bytes; N = 64, {st['sweeps']} sweeps, {st['checks']} checks: "
+                  f"RSS {st['rss_last_mib']:.1f} MiB at the end, {st['rss_max_mib']:.1f} MiB at most; CPU {st['cpu_s']:.2f} s")
+        return
 
     with tempfile.TemporaryDirectory(prefix="gma-bench-") as workdir:
         rows = compare(sizes, args.repeats, workdir, lambda n: Network(n, workdir))

@@ -78,7 +78,15 @@ fn keys() -> &'static (PathBuf, PathBuf) {
         std::fs::create_dir_all(&home).unwrap();
         std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
         let gpg = |args: &[&str]| run(Command::new("gpg").env("GNUPGHOME", &home).arg("--batch").args(args));
-        gpg(&["--passphrase", "", "--quick-gen-key", "release test <release-test@example.invalid>", "ed25519", "sign", "1y"]);
+        gpg(&[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "release test <release-test@example.invalid>",
+            "ed25519",
+            "sign",
+            "1y",
+        ]);
         let secret = dir.join("secret.asc");
         let public = dir.join("public.asc");
         std::fs::write(&secret, gpg(&["--armor", "--export-secret-keys"])).unwrap();
@@ -130,7 +138,8 @@ fn without_a_usable_signing_key_the_release_refuses_and_says_how_to_make_one() {
 fn the_folder_holds_what_issue_17_names_and_checksums_and_signatures_verify_and_catch_a_changed_byte() {
     require(&["gpgv", "sqv", "sha256sum"]);
     let dist = release();
-    let mut top: Vec<String> = std::fs::read_dir(dist).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut top: Vec<String> =
+        std::fs::read_dir(dist).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     top.sort();
     let mut expected = vec![
         deb_name("amd64"),
@@ -148,7 +157,8 @@ fn the_folder_holds_what_issue_17_names_and_checksums_and_signatures_verify_and_
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
     let mut listed: Vec<&str> = sums.lines().map(|l| l.split_once("  ").unwrap().1).collect();
     listed.sort();
-    let mut files: Vec<&str> = expected.iter().map(String::as_str).filter(|f| f.ends_with(".deb") || f.ends_with(".tar.gz")).collect();
+    let mut files: Vec<&str> =
+        expected.iter().map(String::as_str).filter(|f| f.ends_with(".deb") || f.ends_with(".tar.gz")).collect();
     files.sort();
     assert_eq!(listed, files);
     run(Command::new("sha256sum").arg("-c").arg("--strict").arg("SHA256SUMS").current_dir(dist));
@@ -200,13 +210,18 @@ fn the_folder_holds_what_issue_17_names_and_checksums_and_signatures_verify_and_
         assert!(release_text.lines().any(|l| l == line), "Release lacks {line:?}:\n{release_text}");
     }
     let sources = std::fs::read_to_string(dist.join("apt/gittensor-miner-agent.sources")).unwrap();
-    assert!(sources.contains("Signed-By: /usr/share/keyrings/gittensor-miner-agent-archive-keyring.gpg\n"), "{sources}");
+    assert!(
+        sources.contains("Signed-By: /usr/share/keyrings/gittensor-miner-agent-archive-keyring.gpg\n"),
+        "{sources}"
+    );
 }
 
 /// apt (`tool`: apt-get, apt-cache) with its whole state in `root`, for amd64 and arm64.
 fn apt(root: &Path, tool: &str) -> Command {
     let mut cmd = Command::new(tool);
-    for (key, dir) in [("Dir::Etc", "etc"), ("Dir::State", "state"), ("Dir::Cache", "cache"), ("Dir::State::status", "state/status")] {
+    for (key, dir) in
+        [("Dir::Etc", "etc"), ("Dir::State", "state"), ("Dir::Cache", "cache"), ("Dir::State::status", "state/status")]
+    {
         cmd.arg("-o").arg(format!("{key}={}", root.join(dir).display()));
     }
     cmd.args(["-o", "APT::Architecture=amd64", "-o", "APT::Architectures::=amd64", "-o", "APT::Architectures::=arm64"]);
@@ -266,7 +281,10 @@ fn apt_reads_the_signed_repository_for_both_architectures_and_refuses_a_changed_
     let _ = std::fs::remove_file(bad.join("dists/stable/main/binary-amd64/Packages.gz"));
     let (out, _) = apt_run("tampered", &bad);
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success() || all.contains("E:") || all.contains("W:"), "apt took a changed Packages file:\n{all}");
+    assert!(
+        !out.status.success() || all.contains("E:") || all.contains("W:"),
+        "apt took a changed Packages file:\n{all}"
+    );
     assert!(all.contains("Hash Sum mismatch") || all.contains("File has unexpected size"), "apt-get update:\n{all}");
 }
 
@@ -278,7 +296,8 @@ fn each_binary_is_static_for_its_architecture_with_no_build_path_in_it() {
     let unpacked = work().join("unpacked");
     let _ = std::fs::remove_dir_all(&unpacked);
     std::fs::create_dir_all(&unpacked).unwrap();
-    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
+    let cargo_home =
+        std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
     for (_, machine, elf_machine) in ARCHES {
         run(Command::new("tar").arg("-xzf").arg(dist.join(tarball_name(machine))).arg("-C").arg(&unpacked));
         let bin = unpacked.join(format!("{NAME}-{}-{machine}-linux/files/usr/bin/{NAME}", version()));
@@ -313,7 +332,13 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
         for path in entries {
             let meta = std::fs::symlink_metadata(&path).unwrap();
             let rel = path.strip_prefix(root).unwrap().display().to_string();
-            let kind = if meta.is_dir() { "d" } else if meta.file_type().is_symlink() { "l" } else { "f" };
+            let kind = if meta.is_dir() {
+                "d"
+            } else if meta.file_type().is_symlink() {
+                "l"
+            } else {
+                "f"
+            };
             into.insert(rel, format!("{kind} {:o}", meta.mode() & 0o7777));
             if meta.is_dir() {
                 walk(root, &path, into);
@@ -331,7 +356,10 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
 #[test]
 fn the_tarballs_install_sh_places_the_debs_files_and_uninstall_leaves_nothing_behind() {
     require(&["systemd-sysusers"]);
-    assert!(is_root(), "install.sh creates a system user and gives its group the config: run this test as root (CI does)");
+    assert!(
+        is_root(),
+        "install.sh creates a system user and gives its group the config: run this test as root (CI does)"
+    );
     let dist = release();
     let unpacked = work().join("install-sh");
     let _ = std::fs::remove_dir_all(&unpacked);
@@ -406,10 +434,14 @@ fn the_tarballs_install_sh_places_the_debs_files_and_uninstall_leaves_nothing_be
     let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
     let user = passwd.lines().find(|l| l.starts_with("gittensor-miner-agent:")).expect("no system user");
     let fields: Vec<&str> = user.split(':').collect();
-    assert_eq!((fields[4], fields[5], fields[6]), ("gittensor miner agent", "/var/lib/gittensor-miner-agent", "/usr/sbin/nologin"));
+    assert_eq!(
+        (fields[4], fields[5], fields[6]),
+        ("gittensor miner agent", "/var/lib/gittensor-miner-agent", "/usr/sbin/nologin")
+    );
     assert!(fields[2].parse::<u32>().unwrap() < 1000, "not a system uid: {user}");
     let group = std::fs::read_to_string(root.join("etc/group")).unwrap();
-    let gid = group.lines().find(|l| l.starts_with("gittensor-miner-agent:")).unwrap().split(':').nth(2).unwrap().to_string();
+    let gid =
+        group.lines().find(|l| l.starts_with("gittensor-miner-agent:")).unwrap().split(':').nth(2).unwrap().to_string();
     let config = root.join("etc/gittensor-miner-agent/config.toml");
     // Owned by root and readable by the service's group (it may name wallet paths).
     let meta = std::fs::metadata(&config).unwrap();
@@ -424,7 +456,11 @@ fn the_tarballs_install_sh_places_the_debs_files_and_uninstall_leaves_nothing_be
         "usr/share/man/man1/gittensor-miner-agent.1.gz",
         "usr/share/doc/gittensor-miner-agent/config.example.toml",
     ] {
-        assert_eq!(std::fs::read(root.join(f)).unwrap(), std::fs::read(deb_tree.join(f)).unwrap(), "{f} differs from the .deb's");
+        assert_eq!(
+            std::fs::read(root.join(f)).unwrap(),
+            std::fs::read(deb_tree.join(f)).unwrap(),
+            "{f} differs from the .deb's"
+        );
     }
     let unit = std::fs::read(root.join("usr/lib/systemd/system/gittensor-miner-agent.service")).unwrap();
     assert_eq!(unit, std::fs::read(repo().join("systemd/gittensor-miner-agent.service")).unwrap());
@@ -499,7 +535,12 @@ fn a_second_build_elsewhere_gives_byte_identical_debs_and_tarballs() {
     eprintln!("release: the second amd64 build took {:.0} s", started.elapsed().as_secs_f64());
     for name in [deb_name("amd64"), tarball_name("x86_64")] {
         let (a, b) = (std::fs::read(dist.join(&name)).unwrap(), std::fs::read(out.join(&name)).unwrap());
-        assert!(a == b, "{name} differs between the two builds ({} and {} bytes); diffoscope them to see where", a.len(), b.len());
+        assert!(
+            a == b,
+            "{name} differs between the two builds ({} and {} bytes); diffoscope them to see where",
+            a.len(),
+            b.len()
+        );
     }
     // Leave the GBs of the second target dir only when asked to.
     let _ = std::fs::remove_dir_all(copy.join("target"));
