@@ -79,7 +79,8 @@ if [ "$mode" = install ]; then
   fi
   mkdirs "$(dirname "$manifest")"
   echo "f /usr/lib/$name/installed" >>"$new"
-  cp "$new" "$manifest"
+  # Sorted: a reinstall writes the same list.
+  sort -u "$new" >"$manifest"
   chmod 0644 "$manifest"
 
   # The system user and group, from the same sysusers entry the .deb ships.
@@ -123,8 +124,8 @@ if [ "$mode" = install ]; then
   exit 0
 fi
 
-# --uninstall
-if [ ! -f "$manifest" ]; then
+# --uninstall (--purge alone still purges what an earlier uninstall left)
+if [ ! -f "$manifest" ] && [ -z "$purge" ]; then
   echo "install.sh: nothing to uninstall: $manifest (written by install.sh) is missing under ${root:-/}" >&2
   exit 1
 fi
@@ -132,9 +133,13 @@ if [ -n "$live" ]; then
   systemctl disable --now "$name.service" >/dev/null 2>&1 || true
   systemctl stop "$name@*.service" || true
 fi
-grep '^f ' "$manifest" | while read -r _ f; do rm -f "$root$f"; done
-# Deepest first: a directory goes only when nothing else is in it.
-grep '^d ' "$manifest" | sort -r | while read -r _ d; do rmdir "$root$d" 2>/dev/null || true; done
+if [ -f "$manifest" ]; then
+  # Read first: the manifest is one of the files it lists.
+  list=$(cat "$manifest")
+  printf '%s\n' "$list" | grep '^f ' | while read -r _ f; do rm -f "$root$f"; done
+  # Deepest first: a directory goes only when nothing else is in it.
+  printf '%s\n' "$list" | grep '^d ' | sort -r | while read -r _ d; do rmdir "$root$d" 2>/dev/null || true; done
+fi
 if [ -n "$purge" ]; then
   # What the service and the operator's setup created (as the .deb's postrm purge).
   rm -rf "$root/etc/$name" "$root/var/lib/$name" "$root/var/lib/private/$name"

@@ -209,6 +209,14 @@ fn the_folder_holds_what_issue_17_names_and_checksums_and_signatures_verify_and_
     for line in ["Suite: stable", "Codename: stable", "Components: main", "Architectures: amd64 arm64"] {
         assert!(release_text.lines().any(|l| l == line), "Release lacks {line:?}:\n{release_text}");
     }
+    // lintian finds no error in the amd64 package built from the static binary, nor in the keyring's.
+    require(&["lintian"]);
+    let keyring_deb = std::fs::read_dir(dist.join("apt/pool/main"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("gittensor-miner-agent-archive-keyring_"))
+        .expect("no keyring package in the pool");
+    run(Command::new("lintian").args(["--fail-on", "error"]).arg(dist.join(deb_name("amd64"))).arg(&keyring_deb));
     let sources = std::fs::read_to_string(dist.join("apt/gittensor-miner-agent.sources")).unwrap();
     assert!(
         sources.contains("Signed-By: /usr/share/keyrings/gittensor-miner-agent-archive-keyring.gpg\n"),
@@ -324,7 +332,7 @@ fn each_binary_is_static_for_its_architecture_with_no_build_path_in_it() {
     assert_eq!(out.trim(), format!("{NAME} {}", version()));
 }
 
-/// Every file under `root` with its type and mode (and, for the config, owner), relative.
+/// Every path under `root`, relative, with its type, mode and (files) a digest of its bytes.
 fn tree(root: &Path) -> BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, into: &mut BTreeMap<String, String>) {
         let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -339,7 +347,15 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
             } else {
                 "f"
             };
-            into.insert(rel, format!("{kind} {:o}", meta.mode() & 0o7777));
+            // A file's bytes count too (etc/passwd keeps its mode when a user is added).
+            let digest = if kind == "f" {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&std::fs::read(&path).unwrap(), &mut hasher);
+                format!(" {:016x}", std::hash::Hasher::finish(&hasher))
+            } else {
+                String::new()
+            };
+            into.insert(rel, format!("{kind} {:o}{digest}", meta.mode() & 0o7777));
             if meta.is_dir() {
                 walk(root, &path, into);
             }
@@ -376,8 +392,12 @@ fn the_tarballs_install_sh_places_the_debs_files_and_uninstall_leaves_nothing_be
     let as_root = |args: &[&str]| run(Command::new(&install_sh).args(args).arg("--root").arg(&root));
     as_root(&[]);
     let after = tree(&root);
-    let added: Vec<(String, String)> =
-        after.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    // (path, type and mode): what install.sh added or changed.
+    let added: Vec<(String, String)> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.split(' ').take(2).collect::<Vec<_>>().join(" ")))
+        .collect();
     let doc = format!("usr/share/doc/{NAME}");
     let mut expected: Vec<(String, String)> = [
         ("etc/group", "f 644"),
@@ -422,8 +442,8 @@ fn the_tarballs_install_sh_places_the_debs_files_and_uninstall_leaves_nothing_be
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    // systemd-sysusers may keep shadow files beside passwd and group.
-    let extra: Vec<_> = added.iter().filter(|(k, _)| k == "etc/shadow" || k == "etc/gshadow").cloned().collect();
+    // systemd-sysusers' own: shadow files, backups and its lock beside passwd and group.
+    let extra: Vec<_> = added.iter().filter(|(k, _)| is_sysusers_own(k)).cloned().collect();
     expected.extend(extra);
     expected.sort();
     let mut added_sorted = added.clone();
@@ -467,9 +487,10 @@ fn the_tarballs_install_sh_places_the_debs_files_and_uninstall_leaves_nothing_be
 
     // Again over an edited config: the config stays, the rest is the same.
     std::fs::write(&config, "# edited\n").unwrap();
+    let edited = tree(&root);
     as_root(&[]);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "# edited\n");
-    assert_eq!(tree(&root), after);
+    assert_eq!(tree(&root), edited);
 
     // --uninstall: the config and credentials directory stay, as with `apt remove`.
     as_root(&["--uninstall"]);
@@ -481,7 +502,7 @@ fn the_tarballs_install_sh_places_the_debs_files_and_uninstall_leaves_nothing_be
         "etc/group".to_string(),
         "etc/passwd".to_string(),
     ];
-    kept.extend(added.iter().filter(|(k, _)| k == "etc/shadow" || k == "etc/gshadow").map(|(k, _)| k.clone()));
+    kept.extend(added.iter().filter(|(k, _)| is_sysusers_own(k)).map(|(k, _)| k.clone()));
     kept.sort();
     assert_eq!(left, kept);
 
@@ -490,11 +511,16 @@ fn the_tarballs_install_sh_places_the_debs_files_and_uninstall_leaves_nothing_be
     as_root(&["--uninstall", "--purge"]);
     let left: Vec<String> = tree(&root).into_iter().filter(|(k, v)| before.get(k) != Some(v)).map(|(k, _)| k).collect();
     let mut users = vec!["etc/group".to_string(), "etc/passwd".to_string()];
-    users.extend(added.iter().filter(|(k, _)| k == "etc/shadow" || k == "etc/gshadow").map(|(k, _)| k.clone()));
+    users.extend(added.iter().filter(|(k, _)| is_sysusers_own(k)).map(|(k, _)| k.clone()));
     users.sort();
     assert_eq!(left, users);
     let passwd_after = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
     assert_eq!(passwd_after, format!("{passwd_before}{user}\n"));
+}
+
+/// What systemd-sysusers writes beside etc/passwd and etc/group when it adds a user.
+fn is_sysusers_own(path: &str) -> bool {
+    ["etc/shadow", "etc/gshadow", "etc/passwd-", "etc/group-", "etc/.pwd.lock"].contains(&path)
 }
 
 fn is_root() -> bool {
