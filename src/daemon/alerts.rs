@@ -15,8 +15,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::github::PatStanding;
-use crate::reconcile::tracker::{Coverage, Tracker};
+use crate::reconcile::tracker::{Coverage, Entry, Tracker};
 use crate::report::validator_subject;
+use crate::synapse::{BroadcastStatus, CheckStatus};
 
 /// However many incidents there are, no more hook runs than this per hour.
 pub const MAX_PER_HOUR: usize = 20;
@@ -31,13 +32,17 @@ pub struct AlertSettings {
     pub grace: Duration,
     /// An incident still open after this is announced again.
     pub repeat: Duration,
+    /// How long a validator may be silent (down, hung, its port closed) before it is an
+    /// incident of its own, `validator_unreachable`; zero: never. Much longer than `grace`:
+    /// a validator's own outage is its operator's to fix, and it keeps what it stored.
+    pub unreachable_grace: Duration,
 }
 
 /// What the hook is told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertEvent {
-    /// `coverage_lost`, `pat_rejected`, `pat_expiring`, `identity_locked`,
-    /// `no_validator_reachable`.
+    /// `coverage_lost`, `validator_unreachable`, `pat_rejected`, `pat_expiring`,
+    /// `identity_locked`, `no_validator_reachable`.
     pub event: &'static str,
     /// `firing` when it starts (or again after `repeat`), `resolved` when it is over.
     pub state: &'static str,
@@ -54,6 +59,7 @@ pub struct AlertEvent {
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     CoverageLost,
+    ValidatorUnreachable,
     IdentityLocked,
     PatRejected,
     PatExpiring,
@@ -64,6 +70,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::CoverageLost => "coverage_lost",
+            Kind::ValidatorUnreachable => "validator_unreachable",
             Kind::IdentityLocked => "identity_locked",
             Kind::PatRejected => "pat_rejected",
             Kind::PatExpiring => "pat_expiring",
@@ -74,6 +81,7 @@ impl Kind {
     fn resolved_words(self) -> &'static str {
         match self {
             Kind::CoverageLost => "holds your valid PAT again",
+            Kind::ValidatorUnreachable => "answers again",
             Kind::IdentityLocked => "no longer holds the identity lock",
             Kind::PatRejected => "is accepted by GitHub again",
             Kind::PatExpiring => "no longer expires soon",
@@ -98,14 +106,61 @@ pub struct Incident {
 /// what is still open.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Alerting {
-    /// Since when each validator has been without our PAT (not covered, not held).
+    /// Validators whose answer said they lack our valid PAT, since the first such answer.
     #[serde(default)]
-    uncovered_since: BTreeMap<u16, u64>,
+    lacking: BTreeMap<u16, Lacking>,
+    /// Validators that do not answer, since this agent first saw it.
+    #[serde(default)]
+    silent_since: BTreeMap<u16, u64>,
     #[serde(default)]
     open: Vec<Incident>,
     /// When hooks ran in the last hour.
     #[serde(default)]
     recent_runs: Vec<u64>,
+}
+
+/// A validator that answered without our valid PAT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lacking {
+    /// When it first said so.
+    pub since_ms: u64,
+    /// What it said then (`no PAT`, `invalid PAT`).
+    pub seen: String,
+}
+
+/// What a validator's latest answer tells about our PAT there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Told {
+    /// It holds it (or just took it).
+    Holds,
+    /// It said it holds none, or a PAT that is not valid.
+    Lacks(&'static str, u64),
+    /// It did not answer.
+    Silent,
+    /// It answered without telling (a refusal, an unreadable store, a broadcast it could not
+    /// take): what was known stays known.
+    Nothing,
+}
+
+fn told(e: &Entry) -> Told {
+    let check = e.last_check.as_ref().map(|c| (c.at_ms, 0, Some(c.status), None));
+    let sent = e.last_broadcast.as_ref().map(|b| (b.at_ms, 1, None, Some(b.status)));
+    // The later answer; a broadcast follows its check even within one millisecond.
+    match check.into_iter().chain(sent).max_by_key(|(at, order, ..)| (*at, *order)) {
+        None => Told::Nothing,
+        Some((at, _, Some(check), _)) => match check {
+            CheckStatus::Valid | CheckStatus::Inconclusive => Told::Holds,
+            CheckStatus::NoPat | CheckStatus::InvalidPat => Told::Lacks(check.label(), at),
+            CheckStatus::NoResponse | CheckStatus::Malformed => Told::Silent,
+            _ => Told::Nothing,
+        },
+        Some((_, _, _, Some(sent))) => match sent {
+            BroadcastStatus::Accepted => Told::Holds,
+            BroadcastStatus::NoResponse | BroadcastStatus::Malformed => Told::Silent,
+            _ => Told::Nothing,
+        },
+        Some(_) => Told::Nothing,
+    }
 }
 
 /// What the daemon knows that the tracker does not.
@@ -122,8 +177,9 @@ pub struct Situation<'a> {
 enum Cause {
     /// It is there: open (or keep open) and announce.
     Present(String),
-    /// It cannot be told now (GitHub not asked yet about a new PAT; the validator's own
-    /// incident while the PAT is rejected): an open incident stays open, unannounced.
+    /// It cannot be told now (GitHub not asked yet about a new PAT; a validator's own
+    /// incident while the PAT is rejected or no validator can be reached): an open incident
+    /// stays open, unannounced.
     Undecided,
 }
 
@@ -132,36 +188,91 @@ impl Alerting {
         &self.open
     }
 
+    /// Since when each validator has said it lacks our valid PAT (for the metrics).
+    pub fn lacking(&self) -> &BTreeMap<u16, Lacking> {
+        &self.lacking
+    }
+
+    /// Since when each validator has not answered (for the metrics).
+    pub fn silent_since(&self) -> &BTreeMap<u16, u64> {
+        &self.silent_since
+    }
+
+    /// Brings what is known of each validator up to date with the tracker: who lacks our
+    /// PAT since when, who is silent since when. Called on every pass, hook or not, since
+    /// the metrics show it too.
+    pub fn observe(&mut self, t: &Tracker, now_ms: u64) {
+        self.lacking.retain(|uid, _| t.validators.contains_key(uid));
+        self.silent_since.retain(|uid, _| t.validators.contains_key(uid));
+        for (uid, e) in &t.validators {
+            let told = told(e);
+            match told {
+                _ if e.coverage == Coverage::Held => {
+                    self.lacking.remove(uid); // identity_locked is its incident
+                }
+                Told::Holds => {
+                    self.lacking.remove(uid);
+                }
+                Told::Lacks(seen, at_ms) => {
+                    self.lacking.entry(*uid).or_insert(Lacking { since_ms: at_ms, seen: seen.to_owned() });
+                }
+                Told::Silent | Told::Nothing => {}
+            }
+            if !e.reachable || told == Told::Silent {
+                self.silent_since.entry(*uid).or_insert(now_ms);
+            } else {
+                self.silent_since.remove(uid);
+            }
+        }
+    }
+
     /// The events to announce now; call after anything changed (cheap).
     pub fn events(&mut self, settings: &AlertSettings, now: &Situation) -> Vec<AlertEvent> {
         let t = now.tracker;
+        self.observe(t, now.now_ms);
         let summary = t.summary();
         let mut seen: Vec<(Kind, String, Cause)> = Vec::new();
+        // One outage, one incident: while nothing answers, the network is the incident.
+        let none_reachable = !t.validators.is_empty() && self.silent_since.len() == t.validators.len();
+        let minutes = |since: u64| now.now_ms.saturating_sub(since) / 60_000;
 
-        // Validators without our PAT past the grace period. Not while GitHub rejects the PAT:
-        // that is one incident of its own, not one per validator.
-        self.uncovered_since.retain(|uid, _| t.validators.get(uid).is_some_and(|e| uncovered(e.coverage)));
         for (uid, e) in &t.validators {
-            if uncovered(e.coverage) {
-                let since = *self.uncovered_since.entry(*uid).or_insert(now.now_ms);
-                let subject = validator_subject(*uid, &e.target.hotkey);
-                if now.pat == PatStanding::Rejected {
-                    seen.push((Kind::CoverageLost, subject, Cause::Undecided));
-                } else if now.now_ms.saturating_sub(since) >= settings.grace.as_millis() as u64 {
-                    let minutes = (now.now_ms - since) / 60_000;
+            let subject = || validator_subject(*uid, &e.target.hotkey);
+            if let Some(lacking) = self.lacking.get(uid) {
+                // Not while GitHub rejects the PAT: that is one incident of its own.
+                if now.pat == PatStanding::Rejected || none_reachable {
+                    seen.push((Kind::CoverageLost, subject(), Cause::Undecided));
+                } else if now.now_ms.saturating_sub(lacking.since_ms) >= settings.grace.as_millis() as u64 {
+                    let silent = if self.silent_since.contains_key(uid) { ", and does not answer now" } else { "" };
                     let message = format!(
-                        "{subject} has been without your valid PAT for {minutes} min ({}); the agent keeps retrying",
-                        e.coverage.name()
+                        "{} has been without your valid PAT for {} min: it answered \"{}\" at {}{silent}; the agent keeps re-sending it",
+                        subject(),
+                        minutes(lacking.since_ms),
+                        lacking.seen,
+                        crate::clock::clock_utc(lacking.since_ms),
                     );
-                    seen.push((Kind::CoverageLost, subject, Cause::Present(message)));
+                    seen.push((Kind::CoverageLost, subject(), Cause::Present(message)));
+                }
+            } else if let Some(&since) = self.silent_since.get(uid) {
+                let grace = settings.unreachable_grace.as_millis() as u64;
+                if none_reachable {
+                    seen.push((Kind::ValidatorUnreachable, subject(), Cause::Undecided));
+                } else if grace > 0 && now.now_ms.saturating_sub(since) >= grace {
+                    let message = format!(
+                        "{} has not answered for {} min ({}); it keeps the PAT it stored, and the agent checks it again when it is back",
+                        subject(),
+                        minutes(since),
+                        e.target.addr(),
+                    );
+                    seen.push((Kind::ValidatorUnreachable, subject(), Cause::Present(message)));
                 }
             }
             if e.coverage == Coverage::Held {
-                let subject = validator_subject(*uid, &e.target.hotkey);
                 let message = format!(
-                    "{subject} pinned another GitHub account to your hotkey: re-sending cannot help; the validator's operator must release it, or re-register the hotkey"
+                    "{} pinned another GitHub account to your hotkey: re-sending cannot help; the validator's operator must release it, or re-register the hotkey",
+                    subject()
                 );
-                seen.push((Kind::IdentityLocked, subject, Cause::Present(message)));
+                seen.push((Kind::IdentityLocked, subject(), Cause::Present(message)));
             }
         }
         match now.pat {
@@ -186,7 +297,7 @@ impl Alerting {
                 Cause::Present(format!("the PAT expires in {days} days: create a new one and store it")),
             ));
         }
-        if summary.eligible > 0 && summary.unreachable == summary.eligible {
+        if none_reachable {
             seen.push((
                 Kind::NoValidatorReachable,
                 "the network".into(),
@@ -247,10 +358,6 @@ impl Alerting {
         self.recent_runs.extend(std::iter::repeat_n(now.now_ms, events.len()));
         events
     }
-}
-
-fn uncovered(coverage: Coverage) -> bool {
-    matches!(coverage, Coverage::Missing | Coverage::Failing)
 }
 
 /// The `PATH` a hook gets when the agent itself has none (systemd's default).
@@ -321,7 +428,7 @@ pub async fn run_hook(command: PathBuf, agent: String, event: AlertEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::tracker::Entry;
+    use crate::reconcile::tracker::Seen;
     use crate::transport::Target;
 
     const MIN: u64 = 60_000;
@@ -331,10 +438,17 @@ mod tests {
             command: "/bin/true".into(),
             grace: Duration::from_secs(600),
             repeat: Duration::from_secs(6 * 3600),
+            unreachable_grace: Duration::from_secs(1800),
         }
     }
 
     fn tracker(coverages: &[Coverage]) -> Tracker {
+        tracker_at(coverages, 0)
+    }
+
+    /// Validators whose last answer, at `answered_ms`, put them where `coverages` says:
+    /// covered said "valid", missing "no PAT", failing did not answer.
+    fn tracker_at(coverages: &[Coverage], answered_ms: u64) -> Tracker {
         let mut t = Tracker::default();
         for (uid, coverage) in coverages.iter().enumerate() {
             let target = Target {
@@ -346,6 +460,14 @@ mod tests {
             let mut e = Entry::new(target, 0);
             e.coverage = *coverage;
             e.reachable = true;
+            let status = match coverage {
+                Coverage::Covered => Some(CheckStatus::Valid),
+                Coverage::Unconfirmed => Some(CheckStatus::Inconclusive),
+                Coverage::Missing | Coverage::Held => Some(CheckStatus::NoPat),
+                Coverage::Failing => Some(CheckStatus::NoResponse),
+                Coverage::Unknown => None,
+            };
+            e.last_check = status.map(|status| Seen { status, reason: None, at_ms: answered_ms });
             t.validators.insert(uid as u16, e);
         }
         t
@@ -388,10 +510,11 @@ mod tests {
     fn a_quick_repair_is_never_an_incident() {
         let mut a = Alerting::default();
         a.events(&settings(), &at(&tracker(&[Coverage::Missing]), 0));
-        a.events(&settings(), &at(&tracker(&[Coverage::Covered]), 2 * MIN));
-        assert!(a.events(&settings(), &at(&tracker(&[Coverage::Missing]), 5 * MIN)).is_empty());
-        assert!(a.events(&settings(), &at(&tracker(&[Coverage::Missing]), 14 * MIN)).is_empty(), "the clock restarted");
-        assert_eq!(a.events(&settings(), &at(&tracker(&[Coverage::Missing]), 15 * MIN)).len(), 1);
+        a.events(&settings(), &at(&tracker_at(&[Coverage::Covered], 2 * MIN), 2 * MIN));
+        let lost_again = tracker_at(&[Coverage::Missing], 5 * MIN);
+        assert!(a.events(&settings(), &at(&lost_again, 5 * MIN)).is_empty());
+        assert!(a.events(&settings(), &at(&lost_again, 14 * MIN)).is_empty(), "the clock restarted");
+        assert_eq!(a.events(&settings(), &at(&lost_again, 15 * MIN)).len(), 1);
     }
 
     #[test]
@@ -431,6 +554,105 @@ mod tests {
             e.reachable = false;
         }
         assert_eq!(names(&a.events(&settings(), &at(&t, 0))), [("no_validator_reachable", "firing", "the network")]);
+    }
+
+    fn down(t: &mut Tracker, uids: &[u16], at_ms: u64) {
+        for uid in uids {
+            let e = t.validators.get_mut(uid).unwrap();
+            e.reachable = false;
+            e.coverage = Coverage::Failing;
+            e.last_check = Some(Seen { status: CheckStatus::NoResponse, reason: None, at_ms });
+        }
+    }
+
+    /// The measured outage: four validators down gave one `no_validator_reachable` and then
+    /// four `coverage_lost` about validators that were down, not missing the PAT.
+    #[test]
+    fn every_validator_down_for_an_hour_is_one_incident_and_one_resolution() {
+        let mut a = Alerting::default();
+        let mut t = tracker(&[Coverage::Covered; 4]);
+        assert!(a.events(&settings(), &at(&t, 0)).is_empty());
+        down(&mut t, &[0, 1, 2, 3], MIN);
+        let mut heard = Vec::new();
+        for minute in 1..=60 {
+            heard.extend(a.events(&settings(), &at(&t, minute * MIN)));
+        }
+        assert_eq!(names(&heard), [("no_validator_reachable", "firing", "the network")]);
+        let back = tracker_at(&[Coverage::Covered; 4], 61 * MIN);
+        assert_eq!(
+            names(&a.events(&settings(), &at(&back, 61 * MIN))),
+            [("no_validator_reachable", "resolved", "the network")]
+        );
+        assert!(a.events(&settings(), &at(&back, 62 * MIN)).is_empty());
+    }
+
+    #[test]
+    fn a_validator_merely_down_is_validator_unreachable_after_its_own_grace_never_coverage_lost() {
+        let mut a = Alerting::default();
+        let mut t = tracker(&[Coverage::Covered, Coverage::Covered]);
+        a.events(&settings(), &at(&t, 0));
+        down(&mut t, &[1], MIN);
+        for minute in 1..31 {
+            assert!(a.events(&settings(), &at(&t, minute * MIN)).is_empty(), "minute {minute}");
+        }
+        let fired = a.events(&settings(), &at(&t, 31 * MIN));
+        assert_eq!(names(&fired), [("validator_unreachable", "firing", "validator 1 (5Hotkey1xxxxxxxx...)")]);
+        assert_eq!(
+            fired[0].message,
+            "validator 1 (5Hotkey1xxxxxxxx...) has not answered for 30 min (127.0.0.1:8091); it keeps the PAT it stored, and the agent checks it again when it is back"
+        );
+        let back = tracker_at(&[Coverage::Covered, Coverage::Covered], 40 * MIN);
+        let over = a.events(&settings(), &at(&back, 40 * MIN));
+        assert_eq!(names(&over), [("validator_unreachable", "resolved", "validator 1 (5Hotkey1xxxxxxxx...)")]);
+        assert_eq!(over[0].message, "over after 9 min: validator 1 (5Hotkey1xxxxxxxx...) answers again");
+
+        let quiet = AlertSettings { unreachable_grace: Duration::ZERO, ..settings() };
+        let mut a = Alerting::default();
+        assert!(a.events(&quiet, &at(&t, 0)).is_empty());
+        assert!(a.events(&quiet, &at(&t, 30 * 24 * 60 * MIN)).is_empty(), "unreachable_grace_secs = 0: never");
+    }
+
+    #[test]
+    fn coverage_lost_counts_from_the_first_answer_without_the_pat_and_says_what_was_seen() {
+        let mut a = Alerting::default();
+        // It said "no PAT" at minute 3; the agent first looks at minute 5.
+        let mut t = tracker_at(&[Coverage::Covered, Coverage::Missing], 3 * MIN);
+        assert!(a.events(&settings(), &at(&t, 5 * MIN)).is_empty());
+        let fired = a.events(&settings(), &at(&t, 13 * MIN));
+        assert_eq!(names(&fired), [("coverage_lost", "firing", "validator 1 (5Hotkey1xxxxxxxx...)")]);
+        assert_eq!(
+            fired[0].message,
+            "validator 1 (5Hotkey1xxxxxxxx...) has been without your valid PAT for 10 min: it answered \"no PAT\" at 00:03 UTC; the agent keeps re-sending it"
+        );
+        // The re-sent PAT gets no answer: still without it, not over, not a second incident.
+        t.validators.get_mut(&1).unwrap().last_broadcast =
+            Some(Seen { status: BroadcastStatus::NoResponse, reason: None, at_ms: 14 * MIN });
+        assert!(a.events(&settings(), &at(&t, 14 * MIN)).is_empty());
+        t.validators.get_mut(&1).unwrap().last_broadcast =
+            Some(Seen { status: BroadcastStatus::Accepted, reason: None, at_ms: 15 * MIN });
+        let over = a.events(&settings(), &at(&t, 15 * MIN));
+        assert_eq!(names(&over), [("coverage_lost", "resolved", "validator 1 (5Hotkey1xxxxxxxx...)")]);
+    }
+
+    #[test]
+    fn a_validator_without_the_pat_when_the_network_goes_is_neither_resolved_nor_paged_again() {
+        let mut a = Alerting::default();
+        let mut t = tracker(&[Coverage::Covered, Coverage::Missing]);
+        assert_eq!(names(&a.events(&settings(), &at(&t, 10 * MIN)))[0].0, "coverage_lost");
+        down(&mut t, &[0, 1], 11 * MIN);
+        assert_eq!(
+            names(&a.events(&settings(), &at(&t, 11 * MIN))),
+            [("no_validator_reachable", "firing", "the network")]
+        );
+        assert!(a.events(&settings(), &at(&t, 60 * MIN)).is_empty());
+        // Back; validator 1 says "no PAT" again: the network is over, validator 1's is not.
+        let back = tracker_at(&[Coverage::Covered, Coverage::Missing], 61 * MIN);
+        assert_eq!(
+            names(&a.events(&settings(), &at(&back, 61 * MIN))),
+            [("no_validator_reachable", "resolved", "the network")]
+        );
+        assert_eq!(a.open().len(), 1);
+        assert_eq!(a.open()[0].first_fired_ms, 10 * MIN);
     }
 
     /// What a restart keeps: the state file's JSON, read back.

@@ -706,7 +706,11 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
 
     /// Whether anything was announced.
     fn raise_alerts(&mut self) -> bool {
-        let Some(settings) = self.settings.alerts.clone() else { return false };
+        let Some(settings) = self.settings.alerts.clone() else {
+            // The metrics show who lacks the PAT since when, hook or not.
+            self.alerting.observe(&self.core.tracker, self.now());
+            return false;
+        };
         let now = self.now();
         let situation = alerts::Situation {
             tracker: &self.core.tracker,

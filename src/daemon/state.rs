@@ -283,6 +283,7 @@ mod tests {
             command: "/bin/true".into(),
             grace: std::time::Duration::ZERO,
             repeat: std::time::Duration::from_secs(3600),
+            unreachable_grace: std::time::Duration::ZERO,
         };
         let tracker = Tracker { pat: PatStanding::Rejected, ..Default::default() };
         let situation = super::super::alerts::Situation {

@@ -53,6 +53,7 @@ pub struct AlertsSection {
     pub command: Option<String>,
     pub grace_secs: Option<f64>,
     pub repeat_secs: Option<f64>,
+    pub unreachable_grace_secs: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

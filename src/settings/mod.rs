@@ -696,6 +696,12 @@ fn alerts(
         command,
         grace: origins.seconds("alerts.grace_secs", None, a.grace_secs, 600.0, 7.0 * 86_400.0)?,
         repeat: origins.seconds("alerts.repeat_secs", None, a.repeat_secs, 6.0 * 3600.0, 30.0 * 86_400.0)?,
+        unreachable_grace: origins.seconds_or_off(
+            "alerts.unreachable_grace_secs",
+            a.unreachable_grace_secs,
+            1800.0,
+            30.0 * 86_400.0,
+        )?,
     }))
 }
 
