@@ -776,7 +776,9 @@ fn status_before_the_first_run_says_how_to_start_the_agent() {
 }
 
 /// Metrics on the loopback listener and in the textfile say what the status line says, and
-/// the alert hook hears a lost validator once (after the grace period) and its repair once.
+/// the alert hook hears each incident once (after its grace period) and its end once: a
+/// validator that is down is `validator_unreachable`, never `coverage_lost`; one that answers
+/// without the PAT and cannot take it is `coverage_lost`, naming what it answered.
 #[test]
 fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
     let emu = Emulator::start(2);
@@ -800,7 +802,7 @@ fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
     std::fs::create_dir(&credentials).unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = emu.write_config(&format!(
-        "{FAST_DAEMON}[metrics]\ntextfile = {:?}\nlisten = \"127.0.0.1:{port}\"\n[alerts]\ncommand = {:?}\ngrace_secs = 2\n",
+        "{FAST_DAEMON}[metrics]\ntextfile = {:?}\nlisten = \"127.0.0.1:{port}\"\n[alerts]\ncommand = {:?}\ngrace_secs = 2\nunreachable_grace_secs = 2\n",
         textfile.display().to_string(),
         hook.display().to_string()
     ));
@@ -818,11 +820,40 @@ fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
     assert!(wait_until(Duration::from_secs(20), || has(&scrape(), &covered(1))), "{}", scrape());
     let fired = || std::fs::read_to_string(&heard).unwrap_or_default();
     assert!(
-        wait_until(Duration::from_secs(20), || fired().contains("coverage_lost firing validator 1 (")),
+        wait_until(Duration::from_secs(20), || fired().contains("validator_unreachable firing validator 1 (")),
         "{}",
         daemon.log()
     );
+    assert!(
+        scrape().contains("gittensor_miner_agent_validator_silent_since_timestamp_seconds{agent=\"default\",uid=\"1\"")
+    );
     emu.control(json!({"op": "up", "uid": 1}));
+    assert!(
+        wait_until(Duration::from_secs(20), || fired().contains("validator_unreachable resolved validator 1 (")),
+        "{}\n{}",
+        fired(),
+        daemon.log()
+    );
+    assert!(wait_until(Duration::from_secs(10), || has(&scrape(), &covered(2))), "{}", scrape());
+    assert!(!fired().contains("coverage_lost"), "down is not coverage lost: {}", fired());
+
+    // It loses its store, and every re-sent PAT times out: it answers "no PAT" past the grace.
+    emu.control(json!({"op": "delay_broadcast", "uid": 1, "seconds": 5}));
+    emu.control(json!({"op": "lose_store", "uid": 1}));
+    assert!(
+        wait_until(Duration::from_secs(20), || fired().contains("coverage_lost firing validator 1 (")),
+        "{}\n{}",
+        fired(),
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("has been without your valid PAT for 0 min: it answered \"no PAT\" at "),
+        "{}",
+        daemon.log()
+    );
+    assert!(scrape()
+        .contains("gittensor_miner_agent_validator_without_pat_since_timestamp_seconds{agent=\"default\",uid=\"1\""));
+    emu.control(json!({"op": "delay_broadcast", "uid": 1, "seconds": 0}));
     assert!(
         wait_until(Duration::from_secs(20), || fired().contains("coverage_lost resolved validator 1 (")),
         "{}\n{}",
@@ -830,12 +861,12 @@ fn metrics_and_the_alert_hook_follow_a_validator_lost_and_repaired() {
         daemon.log()
     );
     assert!(wait_until(Duration::from_secs(10), || has(&scrape(), &covered(2))), "{}", scrape());
-    assert_eq!(
-        fired().lines().filter(|l| l.starts_with("coverage_lost firing")).count(),
-        1,
-        "once per incident: {}",
-        fired()
-    );
+    for event in ["validator_unreachable", "coverage_lost"] {
+        for state in ["firing", "resolved"] {
+            let line = format!("{event} {state} validator 1 (");
+            assert_eq!(fired().matches(&line).count(), 1, "once per incident: {}", fired());
+        }
+    }
     // The hook's environment: ours is not passed on, only PATH and its GMA_* variables.
     let env = std::fs::read_to_string(&hook_env).unwrap();
     let names: Vec<&str> = env.lines().filter_map(|l| l.split_once('=').map(|(name, _)| name)).collect();

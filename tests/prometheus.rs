@@ -304,13 +304,19 @@ fn prometheus_scraping_the_agent_sees_coverage_drop_and_recover_and_the_shipped_
     assert!(prometheus.alerts("firing").is_empty(), "{:?}", prometheus.alerts("firing"));
 
     // Validator uid 2 goes down and comes back without its store: Prometheus sees coverage
-    // drop to 1 of 2, the coverage alert pending, then coverage back to 2 of 2 after a
-    // broadcast, and the alert gone.
+    // drop to 1 of 2 and the (quiet) unreachable alert pending, never the coverage one, as
+    // the validator never answered without the PAT while it was down; then coverage back to
+    // 2 of 2 after a broadcast, and the alert gone.
     emu.control(json!({"op": "down", "uid": 1}));
     let drop_seen = prometheus.wait_for(&covered(JOB), 1.0, Duration::from_secs(20), &context);
     prometheus.wait_for(&covered("node"), 1.0, Duration::from_secs(20), &context);
     assert_eq!(prometheus.value(&eligible(JOB)), Some(2.0));
-    prometheus.wait_for_alert("GittensorMinerAgentCoverageBelowEligible", "pending", true, &context);
+    prometheus.wait_for_alert("GittensorMinerAgentValidatorUnreachable", "pending", true, &context);
+    assert!(
+        !format!("{:?}{:?}", prometheus.alerts("pending"), prometheus.alerts("firing")).contains("CoverageLost"),
+        "a validator merely down is not coverage lost: {:?}",
+        prometheus.alerts("pending")
+    );
     // The lost validator's own series say so too.
     prometheus.wait_for(
         &format!("gittensor_miner_agent_validator_covered{{job={JOB:?},uid=\"2\"}}"),
@@ -324,7 +330,7 @@ fn prometheus_scraping_the_agent_sees_coverage_drop_and_recover_and_the_shipped_
     emu.control(json!({"op": "up", "uid": 1}));
     let recovery_seen = prometheus.wait_for(&covered(JOB), 2.0, Duration::from_secs(20), &context);
     prometheus.wait_for(&covered("node"), 2.0, Duration::from_secs(20), &context);
-    prometheus.wait_for_alert("GittensorMinerAgentCoverageBelowEligible", "pending", false, &context);
+    prometheus.wait_for_alert("GittensorMinerAgentValidatorUnreachable", "pending", false, &context);
     // The PAT was sent again (the store was lost), and Prometheus counted it.
     assert!(emu.counts("broadcasts")[1] >= 1, "{:?}", emu.counts("broadcasts"));
     let sent = prometheus

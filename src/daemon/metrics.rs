@@ -71,6 +71,9 @@ pub struct MetricsView<'a> {
     pub counters: &'a Counters,
     pub pat: PatStanding,
     pub pat_expiry_ms: Option<u64>,
+    /// Who lacks the PAT since when, who is silent since when: what the hook's incidents
+    /// are made of, so that Prometheus' rules judge the same facts.
+    pub incidents: &'a super::alerts::Alerting,
     pub now_ms: u64,
 }
 
@@ -142,6 +145,30 @@ pub fn render(view: &MetricsView) -> String {
         let persisted = e.last_check.as_ref().filter(|c| c.status == CheckStatus::Valid).map(|c| c.at_ms);
         if let Some(at) = view.counters.last_valid_ms.get(&e.target.uid).copied().max(persisted) {
             out.sample("validator_last_valid_answer_timestamp_seconds", &labels(uid, hotkey), seconds(at));
+        }
+    }
+    out.family(
+        "validator_without_pat_since_timestamp_seconds",
+        "gauge",
+        "When the validator first answered that it lacks our valid PAT (Unix time); absent while it holds it.",
+    );
+    for (uid, hotkey, e) in &per_validator {
+        if let Some(lacking) = view.incidents.lacking().get(&e.target.uid) {
+            out.sample(
+                "validator_without_pat_since_timestamp_seconds",
+                &labels(uid, hotkey),
+                seconds(lacking.since_ms),
+            );
+        }
+    }
+    out.family(
+        "validator_silent_since_timestamp_seconds",
+        "gauge",
+        "Since when the validator has not answered (Unix time); absent while it answers.",
+    );
+    for (uid, hotkey, e) in &per_validator {
+        if let Some(&since) = view.incidents.silent_since().get(&e.target.uid) {
+            out.sample("validator_silent_since_timestamp_seconds", &labels(uid, hotkey), seconds(since));
         }
     }
     out.family(
@@ -279,7 +306,12 @@ mod tests {
 
     #[test]
     fn the_exposition_names_every_validator_and_state() {
-        let t = tracker();
+        let mut t = tracker();
+        t.validators.get_mut(&1).unwrap().last_check =
+            Some(Seen { status: CheckStatus::NoPat, reason: None, at_ms: 2_000 });
+        t.validators.get_mut(&0).unwrap().reachable = false;
+        let mut incidents = super::super::alerts::Alerting::default();
+        incidents.observe(&t, 4_000);
         let mut counters = Counters::default();
         counters.checked(1, "5Hot1", CheckStatus::NoPat, 2_000);
         counters.broadcast(1, "5Hot1", BroadcastStatus::NoResponse, 3_000);
@@ -292,6 +324,7 @@ mod tests {
             counters: &counters,
             pat: PatStanding::Valid,
             pat_expiry_ms: Some(1_800_000_000_000),
+            incidents: &incidents,
             now_ms: 5_000,
         });
         for line in [
@@ -309,6 +342,8 @@ mod tests {
             r#"gittensor_miner_agent_pat_expiry_timestamp_seconds{agent="default"} 1800000000"#,
             r#"gittensor_miner_agent_validator_next_attempt_timestamp_seconds{agent="default",uid="0",hotkey="5Hot0"} 61"#,
             "# TYPE gittensor_miner_agent_checks_total counter",
+            r#"gittensor_miner_agent_validator_without_pat_since_timestamp_seconds{agent="default",uid="1",hotkey="5Hot1"} 2"#,
+            r#"gittensor_miner_agent_validator_silent_since_timestamp_seconds{agent="default",uid="0",hotkey="5Hot0"} 4"#,
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
         }

@@ -687,6 +687,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 .as_deref()
                 .and_then(clock::parse_github_time)
                 .and_then(|ms| u64::try_from(ms).ok()),
+            incidents: &self.alerting,
             now_ms: self.now(),
         });
         if let Some(path) = self.settings.metrics.textfile.clone() {
