@@ -2,12 +2,13 @@
 //! in-memory stand-ins for the network, GitHub and the chain, driven by a seeded schedule
 //! of faults — restarts that lose the PAT store and restarts that keep it, hangs, slow
 //! answers, GitHub outages at a validator, axons that move, validators that leave and
-//! join, a chain that stalls, the agent itself killed and restarted from its state file, a
-//! PAT rotation, and one validator pinned to another GitHub identity. The real daemon
+//! join, a chain that stalls, this machine's network lost for a while, the agent itself
+//! killed and restarted from its state file, a PAT rotation, and one validator pinned to
+//! another GitHub identity. The real daemon
 //! (`gittensor_miner_agent::daemon::Daemon`) runs against it with the shipped defaults.
 //!
-//! Every request is checked against the invariants as it is made; the figures it prints
-//! are the README's. `SIM_SEED=<n>` reproduces a run.
+//! Every request is checked against the invariants as it is made, and every page (an alert
+//! hook run) against what is true at that moment; the figures it prints are the README's. `SIM_SEED=<n>` reproduces a run.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use gittensor_miner_agent::clock::Clock;
+use gittensor_miner_agent::daemon::alerts::AlertEvent;
 use gittensor_miner_agent::daemon::health::{Health, Notice, Notify};
 use gittensor_miner_agent::daemon::shutdown::{Shutdown, StopSwitch};
 use gittensor_miner_agent::daemon::state::{Loaded, State, StateFile};
@@ -120,6 +122,19 @@ struct Figures {
     agent_starts: u64,
 }
 
+/// The alert hook's runs, as the operator's pager sees them.
+#[derive(Default)]
+struct Pages {
+    /// (event, subject) → when it was last announced.
+    open: BTreeMap<(&'static str, String), Instant>,
+    /// First announcements, by event.
+    incidents: BTreeMap<&'static str, u64>,
+    repeats: u64,
+    resolved: u64,
+    /// The first announcements made while each network outage lasted.
+    per_outage: Vec<Vec<&'static str>>,
+}
+
 struct Sim {
     validators: Vec<SimValidator>,
     github_valid: Vec<String>,
@@ -128,6 +143,10 @@ struct Sim {
     /// Bumped at every agent start: each process has a dendrite uuid of its own.
     agent_life: u64,
     chain_stalled: bool,
+    /// This machine's network is out: no validator can be reached.
+    network_down: bool,
+    pages: Pages,
+    repeat: Duration,
     started: Instant,
     accounted: Instant,
     rng: StdRng,
@@ -161,7 +180,7 @@ impl Sim {
         let now = Instant::now();
         let elapsed = now - self.accounted;
         self.accounted = now;
-        let agent_up = self.agent_up;
+        let (agent_up, network_down) = (self.agent_up, self.network_down);
         let Sim { validators, github_valid, .. } = self;
         for v in validators.iter_mut() {
             let valid = v.store.as_ref().is_some_and(|t| github_valid.contains(t));
@@ -175,6 +194,9 @@ impl Sim {
                     }
                     if v.slow {
                         exposure.own_trouble.get_or_insert("the validator itself answering slowly");
+                    }
+                    if network_down {
+                        exposure.own_trouble.get_or_insert("this machine's network out");
                     }
                 }
             }
@@ -191,9 +213,64 @@ impl Sim {
             } else if Self::able(v) && v.exposure.is_none() {
                 let cause = v.loss_cause;
                 let own_trouble = v.slow.then_some("the validator itself answering slowly");
-                let own_trouble = self.validators[i].pending_trouble.take().or(own_trouble);
+                let outage = self.network_down.then_some("this machine's network out");
+                let own_trouble = self.validators[i].pending_trouble.take().or(own_trouble).or(outage);
                 self.validators[i].exposure = Some(Exposure { cause, accrued: Duration::ZERO, own_trouble });
             }
+        }
+    }
+
+    /// One run of the alert hook, judged by what is true now: a page about a validator
+    /// without the PAT when it lacks it, about one that does not answer when it is down,
+    /// about the network when the network is out; never twice for one incident before
+    /// `repeat`, and resolved once.
+    fn paged(&mut self, event: AlertEvent) {
+        let now = Instant::now();
+        if std::env::var("SIM_DEBUG").is_ok() {
+            eprintln!("DBG {} {} {} {} | {}", self.when(now), event.event, event.state, event.subject, event.message);
+        }
+        let key = (event.event, event.subject.clone());
+        let uid =
+            event.subject.strip_prefix("validator ").and_then(|r| r.split(' ').next()).and_then(|u| u.parse().ok());
+        let v = uid.and_then(|uid: u16| self.validators.iter().find(|v| v.uid == uid));
+        let wrong = match (event.state, event.event) {
+            ("resolved", _) => match self.pages.open.remove(&key) {
+                Some(_) => {
+                    self.pages.resolved += 1;
+                    None
+                }
+                None => Some(format!("{} {} resolved, but it was not open", event.event, event.subject)),
+            },
+            (_, _) if self.pages.open.contains_key(&key) => {
+                let last = self.pages.open.insert(key, now).unwrap_or(now);
+                self.pages.repeats += 1;
+                (now - last < self.repeat)
+                    .then(|| format!("{} {} announced again after {:?}", event.event, event.subject, now - last))
+            }
+            (_, name) => {
+                self.pages.open.insert(key, now);
+                *self.pages.incidents.entry(name).or_default() += 1;
+                if self.network_down {
+                    if let Some(outage) = self.pages.per_outage.last_mut() {
+                        outage.push(name);
+                    }
+                }
+                match name {
+                    "coverage_lost" if v.is_none_or(|v| self.holds_valid(v)) => {
+                        Some(format!("paged coverage_lost for {}, which holds the PAT", event.subject))
+                    }
+                    "validator_unreachable" if !self.network_down && v.is_none_or(|v| v.up && !v.hung) => {
+                        Some(format!("paged validator_unreachable for {}, which answers", event.subject))
+                    }
+                    "no_validator_reachable" if !self.network_down => {
+                        Some("paged no_validator_reachable while the network was up".to_owned())
+                    }
+                    _ => None,
+                }
+            }
+        };
+        if let Some(wrong) = wrong {
+            self.violation(format!("{wrong}: {}", event.message));
         }
     }
 
@@ -327,6 +404,9 @@ impl SimNet {
     fn plan(&self, target: &Target, token: Option<&str>, probe: bool) -> Plan {
         let mut sim = lock(&self.sim);
         sim.account();
+        if sim.network_down {
+            return Plan::Refused;
+        }
         let Some(v) = sim.validators.iter().find(|v| v.uid == target.uid) else { return Plan::Refused };
         if !v.up || v.port != target.port || v.hotkey != target.hotkey {
             return Plan::Refused;
@@ -588,6 +668,11 @@ impl World for SimWorld {
         }
         .boxed()
     }
+
+    fn page(&self, _: &std::path::Path, _: &str, event: AlertEvent) -> BoxFuture<'static, ()> {
+        lock(&self.0).paged(event);
+        async {}.boxed()
+    }
 }
 
 /// What the service manager heard, with when.
@@ -728,6 +813,9 @@ enum Fault {
     ChainStall {
         on: bool,
     },
+    NetworkDown {
+        on: bool,
+    },
     KillAgent,
     StartAgent,
     RotatePat,
@@ -817,6 +905,16 @@ fn schedule(seed: u64) -> Vec<(u64, Fault)> {
             t += DAY + rng.random_range(0..2 * DAY);
         }
     }
+    // This machine's network is lost for 20 minutes to an hour, a few times a month: drawn
+    // last, so that the draws above stay what they were.
+    episodes(
+        &mut rng,
+        &mut faults,
+        10 * DAY,
+        1200..3600,
+        Fault::NetworkDown { on: true },
+        Fault::NetworkDown { on: false },
+    );
     faults.push((15 * DAY + 9 * HOUR, Fault::RotatePat));
     faults.push((15 * DAY + 10 * HOUR, Fault::RevokeOldPat));
     // Stable: the kill of an agent always comes before its restart at the same second.
@@ -870,6 +968,9 @@ fn new_sim(count: u16, on_chain: u16, pinned: Option<u16>, seed: u64, settings: 
         agent_up: false,
         agent_life: 0,
         chain_stalled: false,
+        network_down: false,
+        pages: Pages::default(),
+        repeat: settings.alerts.as_ref().map_or(Duration::from_secs(6 * HOUR), |a| a.repeat),
         started,
         accounted: started,
         rng: StdRng::seed_from_u64(seed),
@@ -955,7 +1056,9 @@ async fn restarts_right_after_a_request_are_caught_within_the_probe_hold_and_one
 async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
     let seed: u64 = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(74);
     eprintln!("simulation seed {seed} (SIM_SEED={seed} reproduces this run)");
-    let settings = settings::resolve(None, ConfigFile::default(), &Flags::default(), &Env::default()).unwrap();
+    // The shipped defaults, with an alert hook (whose runs the simulated world counts).
+    let file = settings::parse(std::path::Path::new("sim.toml"), "[alerts]\ncommand = \"/bin/true\"\n").unwrap();
+    let settings = settings::resolve(None, file, &Flags::default(), &Env::default()).unwrap();
     let liveness = settings.daemon.liveness_interval;
     let check_timeout = settings.check_timeout;
     let dir =
@@ -1037,6 +1140,15 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
                 v.knows = None;
             }
             Fault::ChainStall { on } => s.chain_stalled = on,
+            Fault::NetworkDown { on } => {
+                if on && !s.network_down {
+                    s.pages.per_outage.push(Vec::new());
+                }
+                s.network_down = on;
+                if std::env::var("SIM_DEBUG").is_ok() {
+                    eprintln!("DBG {} network down {on}", s.when(Instant::now()));
+                }
+            }
             Fault::KillAgent => {
                 if let Some(running) = agent.take() {
                     // kill -9: no STOPPING, no last save.
@@ -1099,12 +1211,22 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
     let validator_days = s.validators.iter().filter(|v| v.uid < VALIDATORS).count() as f64 * DAYS as f64;
     let checks_per_day = s.figures.checks as f64 / validator_days;
     let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
+    let pages = &s.pages;
+    let incidents: u64 = pages.incidents.values().sum();
+    let outages = pages.per_outage.len();
+    let outage_pages: usize = pages.per_outage.iter().map(Vec::len).sum();
     println!(
-        "simulation: {DAYS} days, {VALIDATORS} validators, covered {coverage:.2}%, repair p50 {} p99 {} max {}, broadcasts per repair {per_repair:.2}, needless broadcasts {}, checks per validator per day {checks_per_day:.0}",
+        "simulation: {DAYS} days, {VALIDATORS} validators, covered {coverage:.2}%, repair p50 {} p99 {} max {}, broadcasts per repair {per_repair:.2}, needless broadcasts {}, checks per validator per day {checks_per_day:.0}, pages {incidents} for {incidents} incidents ({outages} network outages: {outage_pages} pages)",
         secs(percentile(&restarts, 0.5)),
         secs(percentile(&restarts, 0.99)),
         secs(restarts.last().copied().unwrap_or_default()),
         s.figures.needless,
+    );
+    println!(
+        "  pages by event: {}; {} announced again after repeat_secs, {} resolved",
+        pages.incidents.iter().map(|(event, n)| format!("{event} {n}")).collect::<Vec<_>>().join(", "),
+        pages.repeats,
+        pages.resolved,
     );
     for ((cause, trouble), list) in &by_cause {
         println!(
@@ -1128,6 +1250,10 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
 
     assert!(s.violations.is_empty(), "seed {seed}: {} violations:\n{}", s.violations.len(), s.violations.join("\n"));
     assert_eq!(s.figures.needless, 0, "seed {seed}: needless broadcasts");
+    assert!(outages > 0, "seed {seed}: the month had no network outage to count pages for");
+    for (i, outage) in s.pages.per_outage.iter().enumerate() {
+        assert_eq!(outage, &["no_validator_reachable"], "seed {seed}: network outage {i} paged {outage:?}, not once");
+    }
     assert!(coverage >= 99.9, "seed {seed}: covered {coverage:.3}% of the time validators could hold the PAT");
     let goal = liveness + check_timeout;
     let worst = restarts.last().copied().unwrap_or_default();

@@ -4,8 +4,8 @@
 //!
 //! [`Alerting`] decides (pure: it is fed the tracker and the time): an incident fires once
 //! when it starts (after a grace period where that applies), again only after `repeat`, and
-//! once more when it is over; at most [`MAX_PER_HOUR`] commands run per hour whatever
-//! happens. [`run_hook`] runs one command with a deadline, beside the loop, never in it.
+//! once more when it is over; at most [`MAX_PER_HOUR`] announcements run per hour whatever
+//! happens (a resolution is never held back). [`run_hook`] runs one command with a deadline, beside the loop, never in it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -112,6 +112,9 @@ pub struct Alerting {
     /// Validators that do not answer, since this agent first saw it.
     #[serde(default)]
     silent_since: BTreeMap<u16, u64>,
+    /// No validator answered at the last look.
+    #[serde(default)]
+    network_out: bool,
     #[serde(default)]
     open: Vec<Incident>,
     /// When hooks ran in the last hour.
@@ -232,8 +235,12 @@ impl Alerting {
         self.observe(t, now.now_ms);
         let summary = t.summary();
         let mut seen: Vec<(Kind, String, Cause)> = Vec::new();
-        // One outage, one incident: while nothing answers, the network is the incident.
+        // One outage, one incident: while nothing answers, the network is the incident, and
+        // a validator's own silence counts only from when the others answer again.
         let none_reachable = !t.validators.is_empty() && self.silent_since.len() == t.validators.len();
+        if std::mem::replace(&mut self.network_out, none_reachable) && !none_reachable {
+            self.silent_since.values_mut().for_each(|since| *since = now.now_ms);
+        }
         let minutes = |since: u64| now.now_ms.saturating_sub(since) / 60_000;
 
         for (uid, e) in &t.validators {
@@ -318,26 +325,8 @@ impl Alerting {
             covered: summary.covered,
             eligible: summary.eligible,
         };
-        let repeat = settings.repeat.as_millis() as u64;
-        for (kind, subject, cause) in &seen {
-            let Cause::Present(message) = cause else { continue };
-            match self.open.iter_mut().find(|i| i.event == *kind && i.subject == *subject) {
-                Some(open) if now.now_ms.saturating_sub(open.announced_ms) < repeat => {}
-                Some(open) => {
-                    open.announced_ms = now.now_ms;
-                    events.push(event(*kind, "firing", subject, message.clone()));
-                }
-                None => {
-                    self.open.push(Incident {
-                        event: *kind,
-                        subject: subject.clone(),
-                        first_fired_ms: now.now_ms,
-                        announced_ms: now.now_ms,
-                    });
-                    events.push(event(*kind, "firing", subject, message.clone()));
-                }
-            }
-        }
+        // What is over is said first, and always: a dropped resolution leaves a page firing
+        // forever.
         let mut still_open = Vec::new();
         for incident in std::mem::take(&mut self.open) {
             if seen.iter().any(|(kind, subject, _)| *kind == incident.event && *subject == incident.subject) {
@@ -351,11 +340,33 @@ impl Alerting {
         }
         self.open = still_open;
 
-        // The hourly cap: what does not fit is dropped (and said in the journal by the caller).
+        // New and repeated announcements, within the hourly cap: what does not fit is not
+        // announced (the caller says so in the journal), so it stays due, not open.
         self.recent_runs.retain(|&at| now.now_ms.saturating_sub(at) < 3_600_000);
-        let room = MAX_PER_HOUR.saturating_sub(self.recent_runs.len());
-        events.truncate(room);
-        self.recent_runs.extend(std::iter::repeat_n(now.now_ms, events.len()));
+        let mut room = MAX_PER_HOUR.saturating_sub(self.recent_runs.len());
+        let repeat = settings.repeat.as_millis() as u64;
+        for (kind, subject, cause) in &seen {
+            let Cause::Present(message) = cause else { continue };
+            let open = self.open.iter_mut().find(|i| i.event == *kind && i.subject == *subject);
+            if open.as_ref().is_some_and(|open| now.now_ms.saturating_sub(open.announced_ms) < repeat) {
+                continue;
+            }
+            if room == 0 {
+                break;
+            }
+            room -= 1;
+            self.recent_runs.push(now.now_ms);
+            match open {
+                Some(open) => open.announced_ms = now.now_ms,
+                None => self.open.push(Incident {
+                    event: *kind,
+                    subject: subject.clone(),
+                    first_fired_ms: now.now_ms,
+                    announced_ms: now.now_ms,
+                }),
+            }
+            events.push(event(*kind, "firing", subject, message.clone()));
+        }
         events
     }
 }
@@ -544,6 +555,29 @@ mod tests {
         let t = tracker(&[Coverage::Held; 50]);
         assert_eq!(a.events(&settings(), &at(&t, 0)).len(), MAX_PER_HOUR);
         assert!(a.events(&settings(), &at(&t, 30 * MIN)).is_empty());
+        assert_eq!(a.open().len(), MAX_PER_HOUR, "what was not announced is not open");
+        assert_eq!(a.events(&settings(), &at(&t, 60 * MIN)).len(), MAX_PER_HOUR, "the next ones, an hour later");
+        // All over at once: every resolution is said, whatever the cap, and only for what was announced.
+        let over = a.events(&settings(), &at(&tracker(&[Coverage::Covered; 50]), 61 * MIN));
+        assert_eq!(over.len(), 2 * MAX_PER_HOUR);
+        assert!(over.iter().all(|e| e.state == "resolved"));
+    }
+
+    #[test]
+    fn after_a_network_outage_a_validator_still_silent_gets_its_grace_from_the_outage_end() {
+        let mut a = Alerting::default();
+        let mut t = tracker(&[Coverage::Covered; 3]);
+        down(&mut t, &[0, 1, 2], 0);
+        assert_eq!(names(&a.events(&settings(), &at(&t, MIN)))[0].0, "no_validator_reachable");
+        // An hour later the network is back, validator 2 still down.
+        let mut back = tracker_at(&[Coverage::Covered; 3], 60 * MIN);
+        down(&mut back, &[2], 10 * MIN);
+        assert_eq!(
+            names(&a.events(&settings(), &at(&back, 60 * MIN))),
+            [("no_validator_reachable", "resolved", "the network")]
+        );
+        assert!(a.events(&settings(), &at(&back, 89 * MIN)).is_empty());
+        assert_eq!(names(&a.events(&settings(), &at(&back, 90 * MIN)))[0].0, "validator_unreachable");
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub trait World: Send + Sync + 'static {
     /// Re-reads configuration and PAT (SIGHUP). `current` is used where the new
     /// configuration cannot be read.
     fn reload(&self, current: &Settings) -> BoxFuture<'static, Reloaded>;
+    /// Tells the operator: runs the alert hook (the simulation counts the pages instead).
+    fn page(&self, command: &std::path::Path, agent: &str, event: alerts::AlertEvent) -> BoxFuture<'static, ()> {
+        alerts::run_hook(command.to_owned(), agent.to_owned(), event).boxed()
+    }
 }
 
 /// Everything [`Daemon::new`] needs.
@@ -731,7 +735,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 continue;
             }
             let agent = self.settings.agent_name().to_owned();
-            self.hooks.push(tokio::spawn(alerts::run_hook(settings.command.clone(), agent, event)));
+            self.hooks.push(tokio::spawn(self.world.page(&settings.command, &agent, event)));
         }
         announced
     }
