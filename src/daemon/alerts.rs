@@ -210,7 +210,7 @@ impl Alerting {
         for (uid, e) in &t.validators {
             let told = told(e);
             match told {
-                _ if e.coverage == Coverage::Held => {
+                _ if e.coverage == Coverage::Held || e.hold.is_some() => {
                     self.lacking.remove(uid); // identity_locked is its incident
                 }
                 Told::Holds => {
@@ -274,7 +274,12 @@ impl Alerting {
                     seen.push((Kind::ValidatorUnreachable, subject(), Cause::Present(message)));
                 }
             }
-            if e.coverage == Coverage::Held {
+            if e.hold.is_none() && e.coverage == Coverage::Held {
+                // A new PAT lifted the lock and has not been answered yet: not over yet.
+                seen.push((Kind::IdentityLocked, subject(), Cause::Undecided));
+            } else if e.hold.is_some() {
+                // The hold, not the coverage: a locked validator that is down a while is
+                // still locked, not a new incident when it answers again.
                 let message = format!(
                     "{} pinned another GitHub account to your hotkey: re-sending cannot help; the validator's operator must release it, or re-register the hotkey",
                     subject()
@@ -479,6 +484,7 @@ mod tests {
                 Coverage::Unknown => None,
             };
             e.last_check = status.map(|status| Seen { status, reason: None, at_ms: answered_ms });
+            e.hold = (*coverage == Coverage::Held).then_some(crate::reconcile::tracker::HoldReason::IdentityLocked);
             t.validators.insert(uid as u16, e);
         }
         t
@@ -547,6 +553,24 @@ mod tests {
         let fired = a.events(&settings(), &rejected);
         assert_eq!(names(&fired), [("pat_rejected", "firing", "the PAT")]);
         assert!(fired[0].message.contains("Bad credentials"));
+    }
+
+    #[test]
+    fn a_locked_validator_that_goes_down_and_comes_back_is_still_one_incident() {
+        let mut a = Alerting::default();
+        let mut t = tracker(&[Coverage::Covered, Coverage::Held]);
+        assert_eq!(names(&a.events(&settings(), &at(&t, 0)))[0].0, "identity_locked");
+        t.validators.get_mut(&1).unwrap().coverage = Coverage::Failing;
+        assert!(a.events(&settings(), &at(&t, MIN)).is_empty(), "still locked while it does not answer");
+        // A new PAT lifts the hold; until the validator answers it, nothing is over.
+        let e = t.validators.get_mut(&1).unwrap();
+        (e.coverage, e.hold) = (Coverage::Held, None);
+        assert!(a.events(&settings(), &at(&t, 2 * MIN)).is_empty());
+        t.validators.get_mut(&1).unwrap().coverage = Coverage::Covered;
+        assert_eq!(
+            names(&a.events(&settings(), &at(&t, 3 * MIN)))[0],
+            ("identity_locked", "resolved", "validator 1 (5Hotkey1xxxxxxxx...)")
+        );
     }
 
     #[test]
