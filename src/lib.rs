@@ -20,6 +20,7 @@ pub mod settings;
 pub mod synapse;
 pub mod telemetry;
 pub mod transport;
+pub mod untrusted;
 pub mod validators;
 pub mod wallet;
 

@@ -4,6 +4,7 @@
 //! Every reference key keeps the reference's name, place and meaning, except `success`
 //! (README, "JSON for scripts"); the snapshot tests in `tests/output.rs` pin all of it.
 
+use crate::untrusted::{shown, Shown};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 use serde::Serialize;
@@ -210,7 +211,7 @@ impl PostOutcome {
             // Checked again after it answered the PAT.
             return (c.status != CheckStatus::Valid).then(|| {
                 let said = failure.or(c.reference_rejection_reason()).unwrap_or(c.status.label());
-                format!("asked again after it answered the PAT: {} ({said})", c.status.label())
+                format!("asked again after it answered the PAT: {} ({})", c.status.label(), Shown(said))
             });
         }
         let why = match c.status {
@@ -260,10 +261,12 @@ fn new_table(headers: &[&str]) -> Table {
 }
 
 /// The validator's reason and ours, when there are both.
+/// The validator's words and ours; ours may quote it (an HTTP error's message), so both are
+/// escaped for the terminal.
 fn reason_cell(theirs: Option<&str>, ours: Option<&str>) -> String {
     match (theirs, ours) {
-        (Some(theirs), Some(ours)) => format!("{theirs} — {ours}"),
-        (theirs, ours) => theirs.or(ours).unwrap_or_default().to_owned(),
+        (Some(theirs), Some(ours)) => format!("{} — {}", Shown(theirs), Shown(ours)),
+        (theirs, ours) => shown(theirs.or(ours).unwrap_or_default()),
     }
 }
 

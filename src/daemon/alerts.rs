@@ -293,7 +293,7 @@ impl Alerting {
                 "the PAT".into(),
                 Cause::Present(format!(
                     "GitHub rejects the PAT ({}): nothing is sent until a new one is stored",
-                    now.pat_reason.unwrap_or("no reason given")
+                    crate::untrusted::Shown(now.pat_reason.unwrap_or("no reason given"))
                 )),
             )),
             // A new PAT GitHub has not judged yet, or GitHub out of reach: not over yet.
@@ -376,6 +376,14 @@ impl Alerting {
     }
 }
 
+/// A hook's stderr in a log line: its own words, maybe quoting a peer's, escaped and cut to
+/// what a line can carry.
+fn hook_stderr(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text: String = text.trim().chars().take(crate::synapse::REASON_MAX_CHARS).collect();
+    crate::untrusted::shown(&text)
+}
+
 /// The `PATH` a hook gets when the agent itself has none (systemd's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -429,7 +437,7 @@ pub async fn run_hook(command: PathBuf, agent: String, event: AlertEvent) {
         Ok(Ok(out)) => tracing::warn!(
             command = %command.display(), event = event.event,
             "the alert hook {} failed for {} ({}): {}",
-            command.display(), event.event, out.status, String::from_utf8_lossy(&out.stderr).trim()
+            command.display(), event.event, out.status, hook_stderr(&out.stderr)
         ),
         Ok(Err(e)) => {
             tracing::warn!(command = %command.display(), error = %e, "the alert hook {} failed: {e}", command.display())

@@ -12,6 +12,7 @@ pub mod shutdown;
 pub mod state;
 pub mod status_line;
 
+use crate::untrusted::Shown;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -528,16 +529,16 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 Happening::Checked { target, answer } => {
                     self.counters.checked(target.uid, &target.hotkey, answer.status, self.now());
                     tracing::debug!(
-                    validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
+                    validator_uid = target.uid, outcome = ?answer.status, reason = %Shown(answer.rejection_reason.as_deref().unwrap_or("")),
                     "validator {} answered the check: {}", target.uid, answer.status.label()
                     )
                 }
                 Happening::Broadcast { target, answer } => {
                     self.counters.broadcast(target.uid, &target.hotkey, answer.status, self.now());
                     tracing::info!(
-                    validator_uid = target.uid, outcome = ?answer.status, reason = answer.rejection_reason.as_deref().unwrap_or(""),
+                    validator_uid = target.uid, outcome = ?answer.status, reason = %Shown(answer.rejection_reason.as_deref().unwrap_or("")),
                     "{} answered the PAT: {}{}", self.who(target.uid), answer.status.label(),
-                    answer.rejection_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                    answer.rejection_reason.as_deref().map(|r| format!(" ({})", Shown(r))).unwrap_or_default()
                     )
                 }
                 Happening::Probed { target, liveness } => {
@@ -564,7 +565,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         match verdict {
             PatVerdict::Valid { login, expires, .. } => {
                 if was != PatStanding::Valid {
-                    tracing::info!(github_login = %login, pat = %self.core.pat().masked(), "GitHub accepts the PAT (account {login})");
+                    tracing::info!(github_login = %Shown(&login), pat = %self.core.pat().masked(), "GitHub accepts the PAT (account {})", Shown(&login));
                 }
                 self.pat_record.reason = None;
                 self.pat_record.github_login = Some(login);
@@ -574,7 +575,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             }
             PatVerdict::Rejected { reason } => {
                 if was != PatStanding::Rejected {
-                    tracing::error!(pat = %self.core.pat().masked(), reason = %reason, "GitHub REJECTS the PAT ({reason}): nothing is checked or sent until a new PAT is stored: {}", self.how_to_store_a_new_pat());
+                    tracing::error!(pat = %self.core.pat().masked(), reason = %Shown(&reason), "GitHub REJECTS the PAT ({}): nothing is checked or sent until a new PAT is stored: {}", Shown(&reason), self.how_to_store_a_new_pat());
                 }
                 self.pat_record.reason = Some(reason);
                 // Its permissions may be fixed on GitHub's side: asked again hourly.
@@ -582,7 +583,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
             }
             PatVerdict::Unavailable { reason, retry_after_secs } => {
                 if was != PatStanding::Unavailable {
-                    tracing::warn!(reason = %reason, "cannot validate the PAT with GitHub now ({reason}); will retry");
+                    tracing::warn!(reason = %Shown(&reason), "cannot validate the PAT with GitHub now ({}); will retry", Shown(&reason));
                 }
                 self.pat_record.reason = Some(reason);
                 // GitHub's rate-limit reset is respected: the PAT's quota is also scoring's.
@@ -791,7 +792,7 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
         let check = e.last_check.as_ref().map(|c| (c.at_ms, c.status.label(), c.reason.as_deref()));
         let sent = e.last_broadcast.as_ref().map(|b| (b.at_ms, b.status.label(), b.reason.as_deref()));
         match check.into_iter().chain(sent).max_by_key(|(at, ..)| *at) {
-            Some((_, label, Some(reason))) => format!(": {label} ({reason})"),
+            Some((_, label, Some(reason))) => format!(": {label} ({})", Shown(reason)),
             Some((_, label, None)) => format!(": {label}"),
             None => String::new(),
         }
