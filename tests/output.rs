@@ -643,6 +643,36 @@ fn status_output_is_pinned() {
     let mut json = common::stdout_json(&out);
     hide_times(&mut json, now);
     insta::assert_snapshot!("status_json", report::python_json(&json, true));
+
+    // Part 15 item 4: coverage only as known now. GitHub rejects the PAT: nobody is covered.
+    let mut rejected = state.clone();
+    rejected.tracker.pat = gittensor_miner_agent::github::PatStanding::Rejected;
+    if let Some(pat) = rejected.pat.as_mut() {
+        (pat.verdict, pat.reason) = (rejected.tracker.pat, Some("GitHub GET /user: 401 Bad credentials".into()));
+    }
+    StateFile::in_dir(dir.path()).save(&rejected).unwrap();
+    let out = common::agent(&["status", "--state-dir", state_dir], &[]);
+    assert_eq!(common::code(&out), 3, "{}", common::all_output(&out));
+    let said = common::text(&out.stdout);
+    assert!(!said.contains("┆ covered"), "{said}");
+    insta::assert_snapshot!("status_text_pat_rejected", ages_hidden(&said));
+
+    // Every validator silent for ten minutes (longer than a liveness interval): said first.
+    let since = now - 600_000;
+    let mut silent = serde_json::to_value(&state).unwrap();
+    for e in silent["tracker"]["validators"].as_object_mut().unwrap().values_mut() {
+        e["reachable"] = json!(false);
+    }
+    silent["alerts"] =
+        json!({"silent_since": {"0": since, "1": since, "2": since, "3": since, "4": since, "5": since}});
+    let silent: State = serde_json::from_value(silent).unwrap();
+    StateFile::in_dir(dir.path()).save(&silent).unwrap();
+    let out = common::agent(&["status", "--state-dir", state_dir], &[]);
+    assert_eq!(common::code(&out), 3, "{}", common::all_output(&out));
+    let said = common::text(&out.stdout).replace(&gittensor_miner_agent::clock::clock_utc(since), "HH:MM UTC");
+    assert!(said.starts_with("NO VALIDATOR HAS ANSWERED SINCE"), "{said}");
+    assert!(said.contains("\n0/6 validators hold your valid PAT (2 more did when last reachable)"), "{said}");
+    insta::assert_snapshot!("status_text_none_reachable", ages_hidden(&said));
 }
 
 /// "45 s ago" → "N s ago": the only part of `status` that depends on when the test runs.

@@ -1,7 +1,12 @@
 //! `status`: coverage from the daemon's state file, without touching the network.
 //! Readable by an operator in the service's group (the file is mode 0640). Exit status:
-//! 0 all covered, 3 partial coverage, 4 the agent is not running (or its state is stale),
-//! 1 unreadable state (README, "Exit status").
+//! 0 all covered, 3 partial coverage (or none known now: no validator has answered for a
+//! liveness interval, or GitHub rejects the PAT), 4 the agent is not running (or its state
+//! is stale), 1 unreadable state (README, "Exit status").
+//!
+//! Coverage counts only what is known now ([`Known`]): a validator that does not answer is
+//! not counted as covered by what it said before, and nothing is covered while GitHub
+//! rejects the PAT.
 //!
 //! On a machine with instances of the template unit (several hotkeys), `status` without
 //! `--instance`, `--config` or `--state-dir` shows one line per agent instead, and exits with
@@ -39,8 +44,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let unit = settings.service_paths().unit();
     let file = StateFile::in_dir(&settings.daemon.state_dir);
     let state = file.read().map_err(|e| unreadable_state(&file, &unit, e))?;
-    let summary = state.tracker.summary();
     let now = Clock::system().now_ms();
+    let known = Known::of(&state, now, settings.daemon.liveness_interval.as_millis() as u64);
+    let summary = known.summary;
     let running = state.running(now, agent_process_alive);
     let (running_token, running_since) = running_token(running);
 
@@ -71,48 +77,52 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
                 "summary": summary, "pat": pat, "pat_rejected": state.tracker.pat == PatStanding::Rejected,
                 "last_sweep_ms": state.last_sweep_ms, "next_sweep_ms": state.next_sweep_ms,
                 "source": state.source, "updated_ms": state.updated_ms,
+                "none_reachable_since_ms": known.none_reachable_since,
                 "agent": {"state": running_token, "since_ms": running_since, "pid": state.agent.as_ref().map(|a| a.pid)},
                 "validators": validators,
             })
         ));
     } else {
+        if let Some(headline) = known.headline(now, &settings.service_paths().flag()) {
+            report::emit(&format!("{headline}\n"));
+        }
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
             "UID",
             "Validator",
             "Coverage",
-            "Last check",
-            "Last broadcast",
+            "Latest answer",
             "Note",
         ]);
         for e in state.tracker.validators.values() {
-            let check = e
-                .last_check
-                .as_ref()
-                .map(|c| format!("{} ({})", c.status.label(), ago(now, c.at_ms)))
+            // The latest fact: after a repair, the broadcast it accepted, not the check before it.
+            let check = e.last_check.as_ref().map(|c| (c.at_ms, 0, "check", c.status.label()));
+            let sent = e.last_broadcast.as_ref().map(|b| (b.at_ms, 1, "broadcast", b.status.label()));
+            let latest = check
+                .into_iter()
+                .chain(sent)
+                .max_by_key(|(at, order, ..)| (*at, *order))
+                .map(|(at, _, what, label)| format!("{what}: {label} ({})", ago(now, at)))
                 .unwrap_or_default();
-            let sent = e
-                .last_broadcast
-                .as_ref()
-                .map(|b| format!("{} ({})", b.status.label(), ago(now, b.at_ms)))
-                .unwrap_or_default();
-            let note = match (e.reachable, e.coverage) {
-                (false, _) => "unreachable".to_owned(),
+            let silent = known.silent(e);
+            let note = match (silent, e.coverage) {
+                (true, _) => "unreachable".to_owned(),
                 (_, Coverage::Held) => "identity locked: re-sending cannot help".to_owned(),
                 _ if e.failures > 0 => format!("retry at {}", clock_utc(e.next_check_ms)),
                 _ => String::new(),
             };
-            table.add_row(vec![
-                e.target.uid.to_string(),
-                short_hotkey(&e.target.hotkey),
-                e.coverage.name().to_owned(),
-                check,
-                sent,
-                note,
-            ]);
+            let coverage = match e.coverage {
+                Coverage::Covered if known.pat_rejected => "PAT rejected".to_owned(),
+                Coverage::Covered if silent => "unknown (was covered)".to_owned(),
+                other => other.name().to_owned(),
+            };
+            table.add_row(vec![e.target.uid.to_string(), short_hotkey(&e.target.hotkey), coverage, latest, note]);
         }
         report::emit(&table.to_string());
         let mut line = format!("\n{}/{} validators hold your valid PAT", summary.covered, summary.eligible);
+        if known.covered_but_silent > 0 && !known.pat_rejected {
+            line.push_str(&format!(" ({} more did when last reachable)", known.covered_but_silent));
+        }
         if let Some(pat) = &state.pat {
             line.push_str(&format!(" · PAT {} ({})", pat.masked, pat.verdict.name()));
         }
@@ -126,6 +136,78 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(exit_code(running, &summary))
+}
+
+/// What `status` may vouch for now, from the state file: pure (the file, the time, the
+/// liveness interval).
+struct Known<'a> {
+    state: &'a crate::daemon::state::State,
+    /// Coverage counts, `covered` only for validators that answer and while GitHub accepts
+    /// the PAT.
+    summary: Summary,
+    pat_rejected: bool,
+    /// Covered at their last answer, silent since.
+    covered_but_silent: usize,
+    /// Every validator silent for longer than a liveness interval: since when.
+    none_reachable_since: Option<u64>,
+}
+
+impl<'a> Known<'a> {
+    fn of(state: &'a crate::daemon::state::State, now: u64, liveness_ms: u64) -> Self {
+        let mut known = Known {
+            state,
+            summary: state.tracker.summary(),
+            pat_rejected: state.tracker.pat == PatStanding::Rejected,
+            covered_but_silent: 0,
+            none_reachable_since: None,
+        };
+        let validators = &state.tracker.validators;
+        known.covered_but_silent =
+            validators.values().filter(|e| e.coverage == Coverage::Covered && known.silent(e)).count();
+        if known.pat_rejected {
+            known.summary.covered = 0;
+        } else {
+            known.summary.covered -= known.covered_but_silent;
+        }
+        if !validators.is_empty() && validators.values().all(|e| known.silent(e)) {
+            // Files from before silence was timed know only that the probe failed.
+            let since = validators.values().map(|e| known.silent_since(e).unwrap_or(state.updated_ms)).max();
+            known.none_reachable_since = since.filter(|&at| now.saturating_sub(at) > liveness_ms);
+        }
+        known
+    }
+
+    fn silent_since(&self, e: &crate::reconcile::tracker::Entry) -> Option<u64> {
+        self.state.alerts.silent_since().get(&e.target.uid).copied()
+    }
+
+    fn silent(&self, e: &crate::reconcile::tracker::Entry) -> bool {
+        !e.reachable || self.silent_since(e).is_some()
+    }
+
+    /// What must be read first, before the table.
+    /// `flag`: what names this agent to `pat set` (` --instance NAME`, or nothing).
+    fn headline(&self, now: u64, flag: &str) -> Option<String> {
+        if self.pat_rejected {
+            let reason = self.state.pat.as_ref().and_then(|p| p.reason.as_deref()).unwrap_or("no reason given");
+            return Some(format!(
+                "GITHUB REJECTS THE PAT ({}): no validator holds a valid PAT of yours, and the agent sends nothing until a new one is stored: create one on GitHub, then `sudo gittensor-miner-agent pat set --systemd{flag}`.",
+                without_controls(reason)
+            ));
+        }
+        self.none_reachable_since.map(|since| {
+            format!(
+                "NO VALIDATOR HAS ANSWERED SINCE {} ({}): what they held before is not known now. Check this machine's network and firewall (outbound TCP to the validators' axon ports): `gittensor-miner-agent check`.",
+                clock_utc(since),
+                ago(now, since)
+            )
+        })
+    }
+}
+
+/// GitHub's words, kept from moving the cursor or recolouring the terminal.
+fn without_controls(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// As `check`: 0 when every eligible validator last said it holds our valid PAT, 3 when
@@ -223,7 +305,7 @@ fn look(paths: ServicePaths, now: u64) -> Option<Agent> {
     let seen = match file.read() {
         Ok(state) => Seen::State {
             running: state.running(now, agent_process_alive),
-            summary: state.tracker.summary(),
+            summary: Known::of(&state, now, settings.daemon.liveness_interval.as_millis() as u64).summary,
             pat: state.pat.as_ref().map(|p| format!("{} ({})", p.masked, p.verdict.name())),
             updated_ms: state.updated_ms,
         },
