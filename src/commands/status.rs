@@ -192,7 +192,7 @@ impl<'a> Known<'a> {
             let reason = self.state.pat.as_ref().and_then(|p| p.reason.as_deref()).unwrap_or("no reason given");
             return Some(format!(
                 "GITHUB REJECTS THE PAT ({}): no validator holds a valid PAT of yours, and the agent sends nothing until a new one is stored: create one on GitHub, then `sudo gittensor-miner-agent pat set --systemd{flag}`.",
-                without_controls(reason)
+                crate::untrusted::Shown(reason)
             ));
         }
         self.none_reachable_since.map(|since| {
@@ -203,11 +203,6 @@ impl<'a> Known<'a> {
             )
         })
     }
-}
-
-/// GitHub's words, kept from moving the cursor or recolouring the terminal.
-fn without_controls(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// As `check`: 0 when every eligible validator last said it holds our valid PAT, 3 when
