@@ -205,6 +205,8 @@ pub enum PatCommand {
         stdin: bool,
         /// Store it for the systemd service instead of the keyring: encrypted with
         /// `systemd-creds` into /etc/gittensor-miner-agent/credentials/github-pat.cred (run as root).
+        /// A systemd before 250 has no `systemd-creds`: there it is a root-only file,
+        /// credentials/github-pat.plain, not encrypted at rest, loaded by a drop-in it writes.
         #[arg(long)]
         systemd: bool,
     },
@@ -215,7 +217,7 @@ pub enum PatCommand {
         /// Print it as JSON: `source`, `pat` (masked) and GitHub's verdict (`github`).
         #[arg(long)]
         json: bool,
-        /// Look at the systemd service's encrypted credential instead of the keyring (run as root).
+        /// Look at the systemd service's credential instead of the keyring (run as root).
         #[arg(long)]
         systemd: bool,
     },
@@ -223,7 +225,8 @@ pub enum PatCommand {
     Delete {
         #[command(flatten)]
         common: PatArgs,
-        /// Remove the systemd service's credential instead (run as root).
+        /// Remove the systemd service's credential instead (run as root), and the drop-in a
+        /// systemd before 250 needed for it.
         #[arg(long)]
         systemd: bool,
     },

@@ -106,6 +106,11 @@ pub enum SecretError {
         "the PAT credential {path} cannot be read ({detail}); store it again with `sudo gittensor-miner-agent pat set --systemd`"
     )]
     Credential { path: std::path::PathBuf, detail: String },
+    /// Writing or removing one of the service's PAT files (`pat set|delete --systemd`).
+    #[error(
+        "cannot {action} {path} ({detail}); `pat … --systemd` works on the service's files: run it as root (sudo)"
+    )]
+    CredentialFile { action: &'static str, path: std::path::PathBuf, detail: String },
 }
 
 /// Where a PAT was found.
@@ -402,6 +407,11 @@ pub fn find_pat(store: KeyringStore, account: &str, credential: &str) -> Result<
 pub const SERVICE_CREDENTIAL: &str = "/etc/gittensor-miner-agent/credentials/github-pat.cred";
 /// The credential's name, as the unit and `pat.credential` know it.
 pub const SERVICE_CREDENTIAL_NAME: &str = "github-pat";
+/// The systemd release that brought `systemd-creds` and `LoadCredentialEncrypted=`.
+pub const SYSTEMD_CREDS_SINCE: u32 = 250;
+/// The drop-in `pat set --systemd` writes where there is no `systemd-creds`, in the unit's
+/// `/etc/systemd/system/UNIT.service.d/`.
+pub const PLAIN_DROPIN: &str = "plain-pat.conf";
 
 /// The encrypted PAT of the plain unit ([`SERVICE_CREDENTIAL`]), or of the template unit's
 /// instance `NAME` (`credentials/NAME.github-pat.cred`, as `gittensor-miner-agent@.service`
@@ -415,17 +425,86 @@ pub fn service_credential_path(instance: Option<&str>) -> std::path::PathBuf {
     }
 }
 
-fn systemd_creds(path: &std::path::Path, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, SecretError> {
+/// Beside the encrypted credential `….cred`: `….plain`, the PAT as a root-only file, for a
+/// systemd without `systemd-creds` (before 250), handed over with `LoadCredential=`.
+pub fn plain_credential_path(encrypted: &std::path::Path) -> std::path::PathBuf {
+    encrypted.with_extension("plain")
+}
+
+/// The drop-in that hands `plain` to `unit` (`gittensor-miner-agent` or `…@NAME`). Only a
+/// systemd without `LoadCredentialEncrypted=` gets it: there the unit's line is an unknown
+/// key, ignored, and this `LoadCredential=` is the only one for the id. (Where both are
+/// known, a second line for one id is a duplicate that systemd warns about.)
+pub fn plain_dropin(unit: &str, plain: &std::path::Path) -> String {
+    format!(
+        "# Written by `gittensor-miner-agent pat set --systemd`: this systemd has no systemd-creds\n\
+         # (it came with systemd {SYSTEMD_CREDS_SINCE}), so the PAT is a root-only file, not encrypted at rest.\n\
+         # `pat set --systemd` on systemd {SYSTEMD_CREDS_SINCE} or newer encrypts it and removes this file;\n\
+         # `pat delete --systemd` removes it too. For {unit}.service.\n\
+         [Service]\n\
+         LoadCredential={SERVICE_CREDENTIAL_NAME}:{}\n",
+        plain.display()
+    )
+}
+
+/// The service's PAT on disk and the unit that loads it: every file `pat set --systemd` may
+/// write for one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCredential {
+    /// `systemctl`'s name for the unit (no `.service`).
+    pub unit: String,
+    /// `….cred`, encrypted by `systemd-creds` (systemd 250 and newer).
+    pub encrypted: std::path::PathBuf,
+    /// `….plain`, root-only, not encrypted (systemd before 250).
+    pub plain: std::path::PathBuf,
+    /// `/etc/systemd/system/UNIT.service.d/plain-pat.conf`, loading `plain`.
+    pub dropin: std::path::PathBuf,
+}
+
+/// How `pat set --systemd` stored the PAT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredForService {
+    /// Encrypted with `systemd-creds`; `dropped_plain`: a plain file (and its drop-in) from
+    /// an older systemd was removed.
+    Encrypted { dropped_plain: bool },
+    /// `systemd-creds` is missing: a root-only file and the drop-in that loads it;
+    /// `dropin_written`: the drop-in is new or changed (systemd must reload its units).
+    Plain { dropin_written: bool },
+}
+
+impl StoredForService {
+    /// Whether systemd must re-read its unit files (`systemctl daemon-reload`) before the
+    /// next start sees the change.
+    pub fn units_changed(&self) -> bool {
+        matches!(
+            self,
+            StoredForService::Encrypted { dropped_plain: true } | StoredForService::Plain { dropin_written: true }
+        )
+    }
+}
+
+/// `systemd-creds` with `args`; `Ok(None)` when there is no `systemd-creds` to run (a systemd
+/// before 250).
+fn systemd_creds(
+    program: &str,
+    path: &std::path::Path,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Result<Option<Vec<u8>>, SecretError> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let failed = |detail: String| SecretError::Credential { path: path.into(), detail };
-    let mut child = Command::new("systemd-creds")
+    let spawned = Command::new(program)
         .args(args)
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| failed(format!("cannot run systemd-creds ({e}); it comes with systemd 250 and newer")))?;
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed(format!("cannot run systemd-creds ({e})"))),
+    };
     if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
         stdin.write_all(input).map_err(|e| failed(e.to_string()))?;
     }
@@ -433,23 +512,71 @@ fn systemd_creds(path: &std::path::Path, args: &[&str], input: Option<&[u8]>) ->
     if !out.status.success() {
         return Err(failed(format!("systemd-creds failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
-    Ok(out.stdout)
+    Ok(Some(out.stdout))
 }
 
-/// Encrypts the PAT into `path` ([`service_credential_path`]; root only: the directory is 0700).
-/// Every instance's credential carries the same name, `github-pat`, as each unit loads it.
-pub fn store_service_credential(pat: &Pat, path: &std::path::Path) -> Result<(), SecretError> {
+/// Creates `dir` root-only (0700) when missing.
+fn credentials_dir(path: &std::path::Path) -> Result<(), SecretError> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = path.parent().unwrap_or(std::path::Path::new("/"));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| SecretError::Credential { path: dir.into(), detail: format!("{e} (run as root: sudo)") })?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| SecretError::CredentialFile {
+        action: "create",
+        path: dir.into(),
+        detail: e.to_string(),
+    })
+}
+
+/// Removes `path`; `Ok(false)` when it was not there.
+fn remove_if_present(path: &std::path::Path) -> Result<bool, SecretError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(SecretError::CredentialFile { action: "remove", path: path.into(), detail: e.to_string() }),
+    }
+}
+
+/// Stores the PAT for the service: encrypted with `systemd-creds` where there is one (the
+/// unit's `LoadCredentialEncrypted=`), else as a root-only 0600 file with a drop-in that hands
+/// it over with `LoadCredential=`. Every instance's credential carries the same name,
+/// `github-pat`, as each unit loads it.
+pub fn store_service_credential(pat: &Pat, files: &ServiceCredential) -> Result<StoredForService, SecretError> {
+    store_service_credential_with(SYSTEMD_CREDS, pat, files)
+}
+
+/// `systemd-creds`, found on `PATH`.
+const SYSTEMD_CREDS: &str = "systemd-creds";
+
+fn store_service_credential_with(
+    program: &str,
+    pat: &Pat,
+    files: &ServiceCredential,
+) -> Result<StoredForService, SecretError> {
+    credentials_dir(&files.encrypted)?;
     let name = format!("--name={SERVICE_CREDENTIAL_NAME}");
-    let target = path.to_string_lossy();
-    systemd_creds(path, &["encrypt", &name, "-", &target], Some(pat.expose().as_bytes()))?;
-    Ok(())
+    let target = files.encrypted.to_string_lossy();
+    let encrypted =
+        systemd_creds(program, &files.encrypted, &["encrypt", &name, "-", &target], Some(pat.expose().as_bytes()))?;
+    if encrypted.is_some() {
+        // A plain file left from before an upgrade to systemd 250+: the encrypted one replaces it.
+        let dropped = remove_if_present(&files.dropin)?;
+        let dropped = remove_if_present(&files.plain)? || dropped;
+        return Ok(StoredForService::Encrypted { dropped_plain: dropped });
+    }
+    let written = |path: &std::path::Path, e: std::io::Error| SecretError::CredentialFile {
+        action: "write",
+        path: path.into(),
+        detail: e.to_string(),
+    };
+    crate::files::write_atomic(&files.plain, pat.expose().as_bytes(), 0o600).map_err(|e| written(&files.plain, e))?;
+    let dropin = plain_dropin(&files.unit, &files.plain);
+    if std::fs::read_to_string(&files.dropin).is_ok_and(|old| old == dropin) {
+        return Ok(StoredForService::Plain { dropin_written: false });
+    }
+    if let Some(dir) = files.dropin.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| written(dir, e))?;
+    }
+    crate::files::write_atomic(&files.dropin, dropin.as_bytes(), 0o644).map_err(|e| written(&files.dropin, e))?;
+    Ok(StoredForService::Plain { dropin_written: true })
 }
 
 /// Decrypts the plain unit's [`SERVICE_CREDENTIAL`] (`post` as root); `Ok(None)` when absent.
@@ -457,17 +584,55 @@ pub fn read_service_credential() -> Result<Option<(Pat, PatSource)>, SecretError
     read_service_credential_at(std::path::Path::new(SERVICE_CREDENTIAL))
 }
 
-/// Decrypts the credential at `path` (for `pat status --systemd`); `Ok(None)` when absent.
-pub fn read_service_credential_at(path: &std::path::Path) -> Result<Option<(Pat, PatSource)>, SecretError> {
-    if !path.exists() {
-        return Ok(None);
+/// The service's PAT (`pat status --systemd`, `post` as root): the encrypted credential at
+/// `encrypted`, decrypted, or else the plain file beside it ([`plain_credential_path`]);
+/// `Ok(None)` when neither is there.
+pub fn read_service_credential_at(encrypted: &std::path::Path) -> Result<Option<(Pat, PatSource)>, SecretError> {
+    read_service_credential_with(SYSTEMD_CREDS, encrypted)
+}
+
+fn read_service_credential_with(
+    program: &str,
+    encrypted: &std::path::Path,
+) -> Result<Option<(Pat, PatSource)>, SecretError> {
+    let plain = plain_credential_path(encrypted);
+    if !encrypted.exists() {
+        return read_plain_credential(&plain);
     }
     let name = format!("--name={SERVICE_CREDENTIAL_NAME}");
-    let source = path.to_string_lossy();
-    let raw = Zeroizing::new(
-        String::from_utf8(systemd_creds(path, &["decrypt", &name, &source, "-"], None)?).unwrap_or_default(),
-    );
+    let source = encrypted.to_string_lossy();
+    let Some(decrypted) = systemd_creds(program, encrypted, &["decrypt", &name, &source, "-"], None)? else {
+        return Err(SecretError::Credential {
+            path: encrypted.into(),
+            detail: format!("it is encrypted and this system has no systemd-creds to decrypt it (it comes with systemd {SYSTEMD_CREDS_SINCE}); store the PAT again with `sudo gittensor-miner-agent pat set --systemd`, which keeps it as a root-only file here"),
+        });
+    };
+    let raw = Zeroizing::new(String::from_utf8(decrypted).unwrap_or_default());
+    Ok(Some((Pat::new(&raw)?, PatSource::Credential { path: encrypted.into() })))
+}
+
+fn read_plain_credential(path: &std::path::Path) -> Result<Option<(Pat, PatSource)>, SecretError> {
+    let failed = |detail: String| SecretError::Credential { path: path.into(), detail };
+    let bytes = match crate::files::read_bounded(path, 64 * 1024) {
+        Ok(bytes) => Zeroizing::new(bytes),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(failed(e.to_string())),
+    };
+    let raw = Zeroizing::new(String::from_utf8(bytes.to_vec()).map_err(|_| failed("not UTF-8 text".into()))?);
     Ok(Some((Pat::new(&raw)?, PatSource::Credential { path: path.into() })))
+}
+
+/// What `pat delete --systemd` removed: the files it found, and whether systemd must reload
+/// its units (a drop-in was among them).
+pub fn delete_service_credential(files: &ServiceCredential) -> Result<(Vec<std::path::PathBuf>, bool), SecretError> {
+    let mut removed = Vec::new();
+    for path in [&files.encrypted, &files.plain] {
+        if remove_if_present(path)? {
+            removed.push(path.clone());
+        }
+    }
+    let dropin = remove_if_present(&files.dropin)?;
+    Ok((removed, dropin))
 }
 
 #[cfg(test)]
@@ -487,5 +652,66 @@ mod tests {
         assert_eq!(Pat::new("  ghp_token123\n").unwrap().expose(), "ghp_token123");
         assert!(matches!(Pat::new(" \n"), Err(SecretError::Empty)));
         assert!(matches!(Pat::new("ghp_a b"), Err(SecretError::BadCharacters)));
+    }
+
+    /// A service credential's files under `dir`, as `ServicePaths::credential` lays them out.
+    fn files_in(dir: &std::path::Path) -> ServiceCredential {
+        let encrypted = dir.join("credentials/alice.github-pat.cred");
+        ServiceCredential {
+            unit: "gittensor-miner-agent@alice".into(),
+            plain: plain_credential_path(&encrypted),
+            encrypted,
+            dropin: dir.join("systemd/gittensor-miner-agent@alice.service.d").join(PLAIN_DROPIN),
+        }
+    }
+
+    /// A systemd before 250 (no `systemd-creds` to run): a root-only file, a drop-in that
+    /// loads it, read back by `pat status --systemd`; a rotation rewrites the file only.
+    #[test]
+    fn without_systemd_creds_the_pat_is_a_0600_file_loaded_by_a_dropin() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_in(dir.path());
+        let missing = "gittensor-test-no-such-systemd-creds";
+        let first = Pat::new("ghp_TestOnlyToken_first_1111").unwrap();
+        let how = store_service_credential_with(missing, &first, &files).unwrap();
+        assert_eq!(how, StoredForService::Plain { dropin_written: true });
+        assert!(how.units_changed());
+        let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&files.plain), 0o600);
+        assert_eq!(mode(files.plain.parent().unwrap()), 0o700);
+        assert_eq!(std::fs::read_to_string(&files.plain).unwrap(), first.expose());
+        assert!(!files.encrypted.exists());
+        let dropin = std::fs::read_to_string(&files.dropin).unwrap();
+        let load = format!("LoadCredential=github-pat:{}", files.plain.display());
+        assert_eq!(dropin.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(), ["[Service]", load.as_str()]);
+        assert!(dropin.contains("not encrypted at rest"), "{dropin}");
+
+        let (read, source) = read_service_credential_with(missing, &files.encrypted).unwrap().unwrap();
+        assert_eq!((read, source), (first, PatSource::Credential { path: files.plain.clone() }));
+
+        let rotated = Pat::new("ghp_TestOnlyToken_second_2222").unwrap();
+        let how = store_service_credential_with(missing, &rotated, &files).unwrap();
+        assert_eq!(how, StoredForService::Plain { dropin_written: false });
+        assert!(!how.units_changed(), "a rotation needs no daemon-reload");
+        assert_eq!(read_service_credential_with(missing, &files.encrypted).unwrap().unwrap().0, rotated);
+        assert_eq!(mode(&files.plain), 0o600);
+
+        let (removed, dropin) = delete_service_credential(&files).unwrap();
+        assert_eq!((removed, dropin), (vec![files.plain.clone()], true));
+        assert!(read_service_credential_with(missing, &files.encrypted).unwrap().is_none());
+    }
+
+    /// An encrypted credential this system cannot decrypt says what to do, and hides no plain
+    /// file behind it.
+    #[test]
+    fn an_encrypted_credential_without_systemd_creds_says_to_store_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_in(dir.path());
+        std::fs::create_dir_all(files.encrypted.parent().unwrap()).unwrap();
+        std::fs::write(&files.encrypted, b"Whxqht+dQJax1aZeCGLxmiAAAAABAAAADAAAABAAAAC").unwrap();
+        let e = read_service_credential_with("gittensor-test-no-such-systemd-creds", &files.encrypted).unwrap_err();
+        let said = e.to_string();
+        assert!(said.contains("no systemd-creds") && said.contains("pat set --systemd"), "{said}");
     }
 }

@@ -12,7 +12,7 @@ use crate::cli::{PatArgs, PatCommand};
 use crate::exit;
 use crate::github::{GitHub, PatVerdict};
 use crate::report;
-use crate::secrets::{self, Pat, PatKeyring, Stored};
+use crate::secrets::{self, Pat, PatKeyring, ServiceCredential, Stored, StoredForService};
 use crate::settings::{self, ServicePaths, Settings};
 
 pub async fn run(command: PatCommand) -> anyhow::Result<u8> {
@@ -56,14 +56,23 @@ async fn set(common: &PatArgs, from_stdin: bool, for_service: bool) -> anyhow::R
     };
     if for_service {
         let service = ServicePaths::of(common.instance.as_deref());
-        let (stored, path) = (pat.clone(), service.pat.clone());
-        tokio::task::spawn_blocking(move || secrets::store_service_credential(&stored, &path)).await??;
-        report::emit(&format!(
-            "Stored PAT {} for GitHub user @{login}, encrypted, in {} for the {} service.",
-            pat.masked(),
-            service.pat.display(),
-            service.unit()
-        ));
+        let files = service.credential();
+        let (stored, on_disk) = (pat.clone(), files.clone());
+        let how = tokio::task::spawn_blocking(move || secrets::store_service_credential(&stored, &on_disk)).await??;
+        report::emit(&match how {
+            StoredForService::Encrypted { .. } => format!(
+                "Stored PAT {} for GitHub user @{login}, encrypted, in {} for the {} service.",
+                pat.masked(),
+                files.encrypted.display(),
+                files.unit
+            ),
+            StoredForService::Plain { .. } => plain_credential_note(&pat, &login, &files),
+        });
+        if how.units_changed() {
+            if let Some(problem) = reload_units() {
+                report::emit(&problem);
+            }
+        }
         // systemd hands a service its credentials only when it starts: a running (or failed)
         // service is restarted here, so that storing the PAT is all a rotation takes.
         report::emit(&restart_service_for_new_pat(&pat, &service));
@@ -125,12 +134,19 @@ async fn status(common: &PatArgs, json: bool, for_service: bool) -> anyhow::Resu
 async fn delete(common: &PatArgs, for_service: bool) -> anyhow::Result<u8> {
     if for_service {
         let service = ServicePaths::of(common.instance.as_deref());
-        match std::fs::remove_file(&service.pat) {
-            Ok(()) => report::emit(&format!("Deleted {}.", service.pat.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                report::emit(&format!("No PAT was stored for the {} service.", service.unit()))
+        let files = service.credential();
+        let (removed, dropin) = secrets::delete_service_credential(&files)?;
+        if removed.is_empty() {
+            report::emit(&format!("No PAT was stored for the {} service.", service.unit()));
+        }
+        for path in &removed {
+            report::emit(&format!("Deleted {}.", path.display()));
+        }
+        if dropin {
+            report::emit(&format!("Deleted {}.", files.dropin.display()));
+            if let Some(problem) = reload_units() {
+                report::emit(&problem);
             }
-            Err(e) => anyhow::bail!("cannot delete {}: {e} (run as root: sudo)", service.pat.display()),
         }
         return Ok(exit::COVERED);
     }
@@ -154,6 +170,34 @@ fn persistent_only_note() -> String {
     format!(
         "This shell has no keyring session of its own (as under sudo or su), so the PAT is kept only in this user's persistent kernel keyring, which the kernel empties after {days} without use (each run that reads it starts the count again). For the service, store it with `sudo gittensor-miner-agent pat set --systemd`."
     )
+}
+
+/// What `pat set --systemd` says, once, where there is no `systemd-creds`: where the PAT is,
+/// that it is not encrypted at rest and why, and how that changes.
+fn plain_credential_note(pat: &Pat, login: &str, files: &ServiceCredential) -> String {
+    format!(
+        "Stored PAT {} for GitHub user @{login} in {} for the {} service, NOT ENCRYPTED at rest: this systemd has no systemd-creds (it came with systemd {}), so the file is guarded by its permissions alone (root only, mode 0600) and is handed to the service with LoadCredential= ({}). Root, and anyone with a copy of the disk, can read it. After an upgrade to systemd {} or newer, run `sudo gittensor-miner-agent pat set --systemd{}` again to encrypt it.",
+        pat.masked(),
+        files.plain.display(),
+        files.unit,
+        secrets::SYSTEMD_CREDS_SINCE,
+        files.dropin.display(),
+        secrets::SYSTEMD_CREDS_SINCE,
+        files.unit.split_once('@').map(|(_, name)| format!(" --instance {name}")).unwrap_or_default(),
+    )
+}
+
+/// `systemctl daemon-reload` after a drop-in was written or removed; `Some(what to do)` when
+/// systemd did not reload (not running here, or refused).
+fn reload_units() -> Option<String> {
+    let problem = match std::process::Command::new("systemctl").arg("daemon-reload").output() {
+        Ok(out) if out.status.success() => return None,
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        Err(e) => e.to_string(),
+    };
+    Some(format!(
+        "systemd did not reload its unit files ({problem}): run `sudo systemctl daemon-reload` before the service starts, so that it sees the changed drop-in."
+    ))
 }
 
 /// Restarts the service after `pat set --systemd` when it runs or has failed, and says what

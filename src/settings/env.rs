@@ -39,7 +39,8 @@ pub struct ServiceFiles {
     pub config: bool,
     /// Its copy of the miner's hotkey the unit hands over ([`super::SERVICE_HOTKEY`]).
     pub hotkey: bool,
-    /// Its encrypted PAT ([`crate::secrets::SERVICE_CREDENTIAL`]).
+    /// Its PAT: encrypted ([`crate::secrets::SERVICE_CREDENTIAL`]), or the root-only plain file
+    /// beside it (systemd before 250).
     pub pat: bool,
 }
 
@@ -75,7 +76,7 @@ impl Env {
             service_files: ServiceFiles {
                 config: exists(&service_paths.config),
                 hotkey: exists(&service_paths.hotkey),
-                pat: exists(&service_paths.pat),
+                pat: exists(&service_paths.pat) || exists(&crate::secrets::plain_credential_path(&service_paths.pat)),
             },
             instance,
             service_paths,

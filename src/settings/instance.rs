@@ -7,12 +7,16 @@
 //! | config | `/etc/gittensor-miner-agent/config.toml` | `/etc/gittensor-miner-agent/NAME.toml` |
 //! | hotkey copy | `/etc/gittensor-miner-agent/hotkey` | `/etc/gittensor-miner-agent/NAME.hotkey` |
 //! | PAT | `…/credentials/github-pat.cred` | `…/credentials/NAME.github-pat.cred` |
+//! | PAT, systemd < 250 | `…/credentials/github-pat.plain` | `…/credentials/NAME.github-pat.plain` |
+//! | its drop-in | `/etc/systemd/system/gittensor-miner-agent.service.d/plain-pat.conf` | `…/gittensor-miner-agent@NAME.service.d/plain-pat.conf` |
 //! | state | `/var/lib/gittensor-miner-agent` | `/var/lib/gittensor-miner-agent/NAME` |
 
 use std::path::{Path, PathBuf};
 
 /// Where the packaged service's files live.
 pub const ETC_DIR: &str = "/etc/gittensor-miner-agent";
+/// Where the operator's (and `pat set --systemd`'s) drop-ins for the units go.
+pub const UNIT_DROPIN_DIR: &str = "/etc/systemd/system";
 /// The plain unit (`.service` left off, as `systemctl` takes it).
 pub const UNIT: &str = "gittensor-miner-agent";
 
@@ -42,7 +46,8 @@ pub struct ServicePaths {
     pub config: PathBuf,
     /// The copy of the miner's hotkey file the unit hands over (`LoadCredential=hotkey:…`).
     pub hotkey: PathBuf,
-    /// The encrypted PAT (`pat set --systemd`, `LoadCredentialEncrypted=github-pat:…`).
+    /// The encrypted PAT (`pat set --systemd`, `LoadCredentialEncrypted=github-pat:…`); on a
+    /// systemd without `systemd-creds` (before 250), the plain file beside it ([`Self::credential`]).
     pub pat: PathBuf,
     /// Where the unit's `StateDirectory=` is.
     pub state_dir: PathBuf,
@@ -82,6 +87,18 @@ impl ServicePaths {
         match &self.instance {
             None => UNIT.to_owned(),
             Some(name) => format!("{UNIT}@{name}"),
+        }
+    }
+
+    /// Every file `pat set --systemd` may write for this service: the encrypted credential,
+    /// or (systemd before 250) the root-only plain file and the drop-in that loads it.
+    pub fn credential(&self) -> crate::secrets::ServiceCredential {
+        let unit = self.unit();
+        crate::secrets::ServiceCredential {
+            encrypted: self.pat.clone(),
+            plain: crate::secrets::plain_credential_path(&self.pat),
+            dropin: Path::new(UNIT_DROPIN_DIR).join(format!("{unit}.service.d")).join(crate::secrets::PLAIN_DROPIN),
+            unit,
         }
     }
 
@@ -135,6 +152,12 @@ mod tests {
         assert_eq!(alice.hotkey, Path::new("/etc/gittensor-miner-agent/alice.hotkey"));
         assert_eq!(alice.pat, Path::new("/etc/gittensor-miner-agent/credentials/alice.github-pat.cred"));
         assert_eq!(alice.state_dir, Path::new("/var/lib/gittensor-miner-agent/alice"));
+        let credential = alice.credential();
+        assert_eq!(credential.plain, Path::new("/etc/gittensor-miner-agent/credentials/alice.github-pat.plain"));
+        assert_eq!(
+            credential.dropin,
+            Path::new("/etc/systemd/system/gittensor-miner-agent@alice.service.d/plain-pat.conf")
+        );
         assert_eq!(
             (alice.unit(), alice.flag(), alice.name()),
             ("gittensor-miner-agent@alice".into(), " --instance alice".into(), "alice")
@@ -142,6 +165,9 @@ mod tests {
         let plain = ServicePaths::default();
         assert_eq!(plain.config, Path::new(super::super::SYSTEM_CONFIG));
         assert_eq!(plain.pat, Path::new(crate::secrets::SERVICE_CREDENTIAL));
+        let credential = plain.credential();
+        assert_eq!(credential.plain, Path::new("/etc/gittensor-miner-agent/credentials/github-pat.plain"));
+        assert_eq!(credential.dropin, Path::new("/etc/systemd/system/gittensor-miner-agent.service.d/plain-pat.conf"));
         assert_eq!(
             (plain.unit(), plain.flag(), plain.name()),
             ("gittensor-miner-agent".into(), String::new(), "default")

@@ -157,7 +157,8 @@ pub struct Settings {
     pub pat_credential: String,
     pub retry: Backoff,
     /// The service's encrypted PAT ([`crate::secrets::SERVICE_CREDENTIAL`]) when this runs as
-    /// root on a server that has one: `post` falls back to it when it finds no other PAT.
+    /// root on a server that has one (or the plain file beside it, systemd before 250): `post`
+    /// falls back to it when it finds no other PAT.
     pub service_pat: Option<PathBuf>,
     /// One line for stderr when, running as root, the service's config or hotkey was picked
     /// without being named: the operator should know whose files are in use.
