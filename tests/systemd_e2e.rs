@@ -1,12 +1,14 @@
-//! The product as a miner gets it: the .deb installed into a fresh Debian root, bookworm
-//! (systemd 252) and trixie (systemd 257), a real systemd booted in it (systemd-nspawn),
+//! The product as a miner gets it: the .deb installed into a fresh Debian root, bullseye
+//! (systemd 247, glibc 2.31), bookworm (systemd 252) and trixie (systemd 257), a real systemd
+//! booted in it (systemd-nspawn),
 //! emulated validators and the fake chain on the host's 127.0.0.1. `tests/systemd/runner.sh`
 //! acts inside as the operator would — the plain unit for one hotkey, and two instances of the
 //! template unit for two more, side by side — while this side steers the validators and checks
 //! what systemd, the journal and dpkg showed.
 //!
-//! Needs root, debootstrap, systemd-nspawn, cargo-deb and lintian: `scripts/test` installs them.
-//! The two suites run one after the other (one .deb, built once).
+//! Needs root, debootstrap, systemd-nspawn, cargo-deb, lintian and musl-gcc: `scripts/test`
+//! installs them. The suites run one after the other (one .deb, built once, from the static
+//! musl binary: the same package serves all three).
 
 mod common;
 
@@ -70,7 +72,7 @@ fn base_root(suite: &str) -> PathBuf {
 /// The .deb, built and checked by lintian once for every suite.
 fn deb() -> &'static Path {
     DEB.get_or_init(|| {
-        for tool in ["debootstrap", "systemd-nspawn", "cargo-deb", "lintian"] {
+        for tool in ["debootstrap", "systemd-nspawn", "cargo-deb", "lintian", "musl-gcc"] {
             require(tool);
         }
         let started = Instant::now();
@@ -83,8 +85,15 @@ fn deb() -> &'static Path {
     })
 }
 
+/// The static binary the .deb is built from: no glibc needed, so Debian 11's 2.31 runs it.
+const DEB_TARGET: &str = "x86_64-unknown-linux-musl";
+
 fn build_deb() -> PathBuf {
-    run(&mut Command::new(repo().join("packaging/build-deb")));
+    // As from a shell: ring's build script watches CARGO_MANIFEST_DIR, which `cargo test` sets,
+    // so keeping it would make this release build and one by hand rebuild each other.
+    run(Command::new(repo().join("packaging/build-deb"))
+        .args(["--target", DEB_TARGET])
+        .env_remove("CARGO_MANIFEST_DIR"));
     let dir = repo().join("target/debian");
     let mut debs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -102,6 +111,11 @@ fn nspawn(root: &Path, args: &[&str]) -> String {
 
 fn field(text: &str, key: &str) -> String {
     text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn debian_11_bullseye_installs_runs_two_hotkeys_beside_the_plain_unit_and_purges() {
+    the_deb_in_real_systemd("bullseye");
 }
 
 #[test]
@@ -123,8 +137,18 @@ fn tail(pat: &str) -> &str {
     &pat[pat.len() - 4..]
 }
 
+/// systemd 247-249: no `systemd-creds`, so `pat set --systemd` keeps the PAT as a root-only
+/// file with a drop-in; and the unit lines they do not know, which they must ignore.
+fn without_systemd_creds(suite: &str) -> bool {
+    suite == "bullseye"
+}
+
+/// The unit lines newer than systemd 247 (LoadCredentialEncrypted= 250, PrivateIPC= 248).
+const NEWER_THAN_247: [&str; 2] = ["LoadCredentialEncrypted", "PrivateIPC"];
+
 fn the_deb_in_real_systemd(suite: &str) {
     let deb = deb();
+    let plain = without_systemd_creds(suite);
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let started = Instant::now();
 
@@ -329,7 +353,45 @@ fn the_deb_in_real_systemd(suite: &str) {
     assert_eq!(said.len(), 1, "{journal}");
     assert!(said[0].contains("pat set"), "{journal}");
 
-    assert!(read("pat-set.txt").contains("rc=0"), "{}", read("pat-set.txt"));
+    let pat_set = read("pat-set.txt");
+    assert!(pat_set.contains("rc=0"), "{pat_set}");
+    // Where there is no systemd-creds the PAT is a root-only file, and `pat set` says so once;
+    // where there is, it is encrypted as before, and no drop-in or plain file is made.
+    let credentials = read("credentials.txt");
+    if plain {
+        assert_eq!(pat_set.matches("NOT ENCRYPTED at rest").count(), 1, "{pat_set}");
+        assert!(pat_set.contains("no systemd-creds") && pat_set.contains("pat set --systemd"), "{pat_set}");
+        for line in [
+            "-rw------- root root /etc/gittensor-miner-agent/credentials/github-pat.plain",
+            "LoadCredential=github-pat:/etc/gittensor-miner-agent/credentials/github-pat.plain",
+            "LoadCredential=github-pat:/etc/gittensor-miner-agent/credentials/alice.github-pat.plain",
+            "pat status rc=0",
+        ] {
+            assert!(credentials.lines().any(|l| l == line), "no {line:?} in:\n{credentials}");
+        }
+        assert!(!credentials.contains(".cred"), "{credentials}");
+    } else {
+        assert!(
+            pat_set.contains(", encrypted, in /etc/gittensor-miner-agent/credentials/github-pat.cred"),
+            "{pat_set}"
+        );
+        assert!(!pat_set.contains("NOT ENCRYPTED") && !credentials.contains(".plain"), "{credentials}");
+        assert!(!credentials.contains("LoadCredential=github-pat"), "{credentials}");
+        assert!(credentials.lines().any(|l| l == "pat status rc=0"), "{credentials}");
+    }
+    // The unit lines this systemd does not know are ignored with a warning, and nothing else
+    // in the units is: every other line keeps its effect (the exposure below).
+    let warnings = read("unit-warnings.txt");
+    let unknown: std::collections::BTreeSet<&str> =
+        warnings.lines().filter_map(|l| l.split("Unknown key name '").nth(1)?.split('\'').next()).collect();
+    let expected: std::collections::BTreeSet<&str> =
+        if plain { NEWER_THAN_247.into_iter().collect() } else { Default::default() };
+    assert_eq!(unknown, expected, "{warnings}");
+    assert_eq!(
+        warnings.lines().filter(|l| !l.contains("Unknown key name")).collect::<Vec<_>>(),
+        Vec::<&str>::new(),
+        "systemd warned about the units:\n{warnings}"
+    );
     let status = read("status.txt");
     assert!(status.contains("active (running)"), "{status}");
     assert!(status.contains("Status: \"covered 3/3 validators"), "{status}");
@@ -346,10 +408,11 @@ fn the_deb_in_real_systemd(suite: &str) {
     );
     for (name, pat, login, _) in INSTANCES {
         let set = read(&format!("pat-set-{name}.txt"));
+        let file = if plain { "plain" } else { "cred" };
         assert!(
             set.contains("rc=0")
                 && set.contains(&format!("@{login}"))
-                && set.contains(&format!("/etc/gittensor-miner-agent/credentials/{name}.github-pat.cred")),
+                && set.contains(&format!("/etc/gittensor-miner-agent/credentials/{name}.github-pat.{file}")),
             "{set}"
         );
         assert!(set.contains(&format!("gittensor-miner-agent@{name}")), "{set}");
@@ -480,6 +543,10 @@ fn the_deb_in_real_systemd(suite: &str) {
         "/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent@alice.service",
         "/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent@bob.service",
         "/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent.service",
+        // The drop-ins of `pat set --systemd` on systemd 247 (the instances' whole directories).
+        "/etc/systemd/system/gittensor-miner-agent.service.d/plain-pat.conf",
+        "/etc/systemd/system/gittensor-miner-agent@alice.service.d",
+        "/etc/systemd/system/gittensor-miner-agent@bob.service.d",
         // Kept after a stop, so the purge removes the runtime directories itself.
         "/run/gittensor-miner-agent",
         "/run/gittensor-miner-agent@alice",
@@ -504,6 +571,8 @@ fn the_deb_in_real_systemd(suite: &str) {
         "agent-status.txt",
         "overview.txt",
         "overview.json",
+        "credentials.txt",
+        "unit-warnings.txt",
         "runner.out",
     ]
     .map(str::to_owned)

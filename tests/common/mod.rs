@@ -204,10 +204,27 @@ pub fn account_bytes(ss58: &str) -> [u8; 32] {
     subxt::utils::AccountId32::from_str(ss58).unwrap().0
 }
 
+/// The binary under test: `GMA_TEST_BIN` when set (e.g. the aarch64 musl release build), else
+/// this build's; run through `GMA_TEST_RUNNER` when set (e.g. `qemu-aarch64-static`, where
+/// binfmt_misc does not run foreign binaries by itself). qemu-user is the process: its pid,
+/// signals, sockets and exit status are the emulated agent's.
+pub fn agent_command() -> Command {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let bin = set("GMA_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_gittensor-miner-agent").into());
+    match set("GMA_TEST_RUNNER") {
+        Some(runner) => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    }
+}
+
 /// Runs the built binary with a clean environment: no user config, no stray PAT.
 pub fn agent(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gittensor-miner-agent"));
+    let mut cmd = agent_command();
     cmd.args(args)
         .env_remove("GITTENSOR_MINER_PAT")
         .env_remove("GITTENSOR_MINER_AGENT_CONFIG")
@@ -287,19 +304,23 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// The binary under test ([`agent_command`]: `GMA_TEST_BIN`, `GMA_TEST_RUNNER`).
     pub fn spawn(config: &Path, envs: &[(&str, &str)]) -> Daemon {
-        Daemon::spawn_program(Path::new(env!("CARGO_BIN_EXE_gittensor-miner-agent")), config, envs)
+        Daemon::spawn_command(agent_command(), config, envs)
     }
 
     /// [`Daemon::spawn`] of the agent as `program` (a renamed copy, a link with another name).
     pub fn spawn_program(program: &Path, config: &Path, envs: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_command(Command::new(program), config, envs)
+    }
+
+    fn spawn_command(mut cmd: Command, config: &Path, envs: &[(&str, &str)]) -> Daemon {
         let dir = config.parent().unwrap();
         let log = dir.join(format!(
             "agent-{}.log",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
         let stdout = log.with_extension("out");
-        let mut cmd = Command::new(program);
         let state_dir = dir.join("state");
         cmd.args(["run", "--config", config.to_str().unwrap(), "--state-dir", state_dir.to_str().unwrap()])
             .env_remove("GITTENSOR_MINER_PAT")

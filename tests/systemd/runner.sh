@@ -74,6 +74,14 @@ for name in $instances; do
     echo "rc=$?" >> $S/agent-status-$name.txt
     ls /var/lib/gittensor-miner-agent/$name/state.json > $S/state-$name.txt 2>&1
 done
+# The PAT's files: encrypted where systemd-creds exists; else root-only plain files and the
+# drop-ins that load them (systemd 247). `pat status --systemd` reads either.
+{
+    stat -c '%A %U %G %n' /etc/gittensor-miner-agent/credentials/*
+    cat /etc/systemd/system/gittensor-miner-agent*.service.d/*.conf 2>/dev/null | grep '^LoadCredential'
+    gittensor-miner-agent pat status --systemd --config $config
+    echo "pat status rc=$?"
+} > $S/credentials.txt 2>&1
 # Every agent on the machine, one line each.
 gittensor-miner-agent status > $S/overview.txt 2>&1
 echo "rc=$?" >> $S/overview.txt
@@ -136,6 +144,8 @@ echo "OldPID=$old" >> $S/watchdog.txt
 # 6. Hardening, and the logs.
 systemd-analyze security $unit --no-pager > $S/security.txt 2>&1
 systemd-analyze security $unit@$first --no-pager > $S/security-$first.txt 2>&1
+# What systemd said about the units' lines (FILE:LINE: …), e.g. a key it does not know.
+journalctl -b --no-pager -o cat | grep -E 'gittensor-miner-agent[^ :]*\.(service|conf):[0-9]+: ' > $S/unit-warnings.txt
 journalctl -u $unit --no-pager -o verbose > $S/journal-verbose.txt
 journalctl -u $unit --no-pager > $S/journal.txt
 for name in $instances; do journalctl -u $unit@$name --no-pager > $S/journal-$name.txt; done
@@ -162,13 +172,15 @@ dpkg --purge gittensor-miner-agent > $S/purge-log.txt 2>&1
              /var/lib/private/gittensor-miner-agent /usr/lib/systemd/system/gittensor-miner-agent.service \
              /lib/systemd/system/gittensor-miner-agent.service /usr/lib/systemd/system/gittensor-miner-agent@.service \
              /etc/systemd/system/multi-user.target.wants/gittensor-miner-agent.service /run/gittensor-miner-agent \
-             /etc/keep-me; do
+             /etc/systemd/system/gittensor-miner-agent.service.d/plain-pat.conf /etc/keep-me; do
         if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
     done
     for name in $instances; do
         p=/etc/systemd/system/multi-user.target.wants/gittensor-miner-agent@$name.service
         if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
         p=/run/gittensor-miner-agent@$name
+        if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
+        p=/etc/systemd/system/gittensor-miner-agent@$name.service.d
         if [ -e "$p" ] || [ -L "$p" ]; then echo "present $p"; else echo "absent $p"; fi
     done
     if getent passwd gittensor-miner-agent > /dev/null; then echo "user kept"; else echo "user gone"; fi
