@@ -42,6 +42,8 @@ const VALIDATORS: u16 = 20;
 /// Two more join during the month.
 const LATE_JOINERS: u16 = 2;
 const PINNED_UID: u16 = 7;
+/// Says "no PAT" to every check and refuses every broadcast (after the late joiners).
+const REFUSER_UID: u16 = VALIDATORS + LATE_JOINERS;
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
 /// The simulated month starts on 2026-12-01.
@@ -84,6 +86,11 @@ struct SimValidator {
     slow: bool,
     github_down: bool,
     pinned: bool,
+    /// Says "no PAT" to every check and refuses every broadcast, in words that fit no known
+    /// class, while GitHub accepts the PAT.
+    refuses_all: bool,
+    /// The PAT sends (when, which token) of the last hour it has not accepted.
+    unaccepted: Vec<(Instant, String)>,
     store: Option<String>,
     instance: u64,
     /// What this process of the validator's axon knows of the agent's dendrite: the agent's
@@ -103,6 +110,8 @@ struct SimValidator {
     broadcast_unanswered: bool,
     locked_for: Option<String>,
     last_failure: Option<(Instant, u16)>,
+    /// When it last answered a liveness probe.
+    probe_answered: Option<Instant>,
     // Figures.
     able_time: Duration,
     covered_time: Duration,
@@ -120,6 +129,8 @@ struct Figures {
     /// Probes a restarted axon refused (signed 401): restarts seen by liveness.
     probes_refused: u64,
     agent_starts: u64,
+    /// When the validator that refuses every broadcast was sent the PAT, and which.
+    refuser_sends: Vec<(Instant, String)>,
 }
 
 /// The alert hook's runs, as the operator's pager sees them.
@@ -167,7 +178,7 @@ impl Sim {
     }
 
     fn able(v: &SimValidator) -> bool {
-        v.on_chain && v.up && !v.hung && !v.github_down && !v.pinned
+        v.on_chain && v.up && !v.hung && !v.github_down && !v.pinned && !v.refuses_all
     }
 
     fn holds_valid(&self, v: &SimValidator) -> bool {
@@ -204,7 +215,7 @@ impl Sim {
         for i in 0..self.validators.len() {
             let v = &self.validators[i];
             let valid = self.holds_valid(v);
-            if !v.on_chain || v.pinned {
+            if !v.on_chain || v.pinned || v.refuses_all {
                 self.validators[i].exposure = None;
             } else if valid {
                 if let Some(exposure) = self.validators[i].exposure.take() {
@@ -311,15 +322,27 @@ impl Sim {
                 if v.locked_for.as_deref() == Some(token) {
                     problems.push(format!("validator {uid} was sent the PAT again after it answered identity locked"));
                 }
+                // The send budget: a PAT it did not accept goes to it at most 4 times an hour.
+                v.unaccepted.retain(|(at, _)| now - *at < Duration::from_secs(HOUR));
+                let unaccepted = v.unaccepted.iter().filter(|(_, t)| t == token).count();
+                if unaccepted >= 4 {
+                    problems.push(format!(
+                        "validator {uid} was sent the PAT a {}th time within an hour without accepting it",
+                        unaccepted + 1
+                    ));
+                }
+                v.unaccepted.push((now, token.to_owned()));
                 v.broadcast_unanswered = true;
             }
         }
         let holds = v.store.clone();
+        let refuser = v.refuses_all;
         for p in problems {
             self.violation(p);
         }
         match token {
             None => self.figures.checks += 1,
+            Some(token) if refuser => self.figures.refuser_sends.push((now, token.to_owned())),
             Some(token) => match holds {
                 Some(held) if held == token => self.figures.needless += 1,
                 Some(held) if self.github_valid.contains(&held) => self.figures.broadcasts_rotating += 1,
@@ -425,9 +448,14 @@ impl SimNet {
         Plan::Answer(sim.latency(slow), instance)
     }
 
-    fn failed(&self, target: &Target, instance: u64) {
+    fn failed(&self, target: &Target, instance: u64, sent: Instant) {
         let mut sim = lock(&self.sim);
         if let Some(v) = sim.by_uid(target.uid) {
+            // It answered a probe while this request was out: the agent knows it is back
+            // (and asks it at once); this failure is older news.
+            if v.probe_answered.is_some_and(|answered| answered >= sent) {
+                return;
+            }
             // A request to a process the agent has since seen replaced (the new one refused
             // a probe, or answered one) failed because of that restart, which the agent already acts on:
             // asking the new process at once is the point, not a retry of a failure.
@@ -450,6 +478,13 @@ impl SimNet {
         v.last_failure = None;
         v.last_valid_for = None;
         let body = match token {
+            None if v.refuses_all => {
+                json!({"has_pat": false, "pat_valid": false, "rejection_reason": "No PAT stored for this miner"})
+            }
+            Some(_) if v.refuses_all => {
+                v.broadcast_unanswered = false;
+                json!({"accepted": false, "rejection_reason": "Refused by local policy 0x17"})
+            }
             None => match &v.store {
                 None => {
                     json!({"has_pat": false, "pat_valid": false, "rejection_reason": "No PAT stored for this miner"})
@@ -476,6 +511,7 @@ impl SimNet {
                     json!({"accepted": false, "rejection_reason": "PAT invalid: Bad credentials"})
                 } else {
                     v.store = Some(token.to_owned());
+                    v.unaccepted.pop(); // this send: accepted, so it was needed
                     json!({"accepted": true})
                 }
             }
@@ -496,6 +532,7 @@ impl Transport for SimNet {
             other => panic!("unexpected synapse {other}"),
         };
         let planned = AtomicU64::new(u64::MAX);
+        let sent = Instant::now();
         let exchange = async {
             match self.plan(target, token.as_deref(), false) {
                 Plan::Refused => Err(CallError::Connect("Connection refused (os error 111)".into())),
@@ -528,7 +565,7 @@ impl Transport for SimNet {
                 provenance: Provenance::Unsigned,
             }),
             Err(e) => {
-                self.failed(target, planned.load(Ordering::Relaxed));
+                self.failed(target, planned.load(Ordering::Relaxed), sent);
                 Err(e)
             }
         }
@@ -570,6 +607,7 @@ impl Transport for SimNet {
                             // The agent has now reached this process: a request still out to
                             // the one before fails because of the restart (see `failed`).
                             v.restart_seen = Some(instance);
+                            v.probe_answered = Some(Instant::now());
                             if !accepted && last.is_some() {
                                 Liveness::Alive { instance: Some(format!("{}-{instance}", v.uid)), forgot_us: true }
                             } else {
@@ -944,6 +982,8 @@ fn new_sim(count: u16, on_chain: u16, pinned: Option<u16>, seed: u64, settings: 
             slow: false,
             github_down: false,
             pinned: Some(uid) == pinned,
+            refuses_all: false,
+            unaccepted: vec![],
             store: None,
             instance: 0,
             knows: None,
@@ -956,6 +996,7 @@ fn new_sim(count: u16, on_chain: u16, pinned: Option<u16>, seed: u64, settings: 
             broadcast_unanswered: false,
             locked_for: None,
             last_failure: None,
+            probe_answered: None,
             able_time: Duration::ZERO,
             covered_time: Duration::ZERO,
             checks: 0,
@@ -1064,8 +1105,13 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
     let dir =
         tempfile::Builder::new().prefix("gma-sim").tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
 
-    let sim = new_sim(VALIDATORS + LATE_JOINERS, VALIDATORS, Some(PINNED_UID), seed, &settings);
+    let sim = new_sim(VALIDATORS + LATE_JOINERS + 1, VALIDATORS, Some(PINNED_UID), seed, &settings);
     let started = lock(&sim).started;
+    // One more, on chain all month, that refuses every broadcast (issue 18 item 11).
+    if let Some(v) = lock(&sim).by_uid(REFUSER_UID) {
+        v.on_chain = true;
+        v.refuses_all = true;
+    }
 
     let mut agent = Some(start_agent(&sim, &settings, dir.path(), seed));
     let faults = schedule(seed);
@@ -1245,7 +1291,27 @@ async fn thirty_days_of_a_subnet_keep_the_pat_everywhere_it_can_be() {
         s.figures.agent_starts, s.figures.checks, s.figures.probes, s.figures.probes_refused, s.figures.broadcasts_repairing, s.figures.broadcasts_rotating
     );
 
+    let refused = &s.figures.refuser_sends;
+    // Per PAT: a new one is owed at once, whatever the budget of the old one.
+    let most_in_an_hour = (0..refused.len())
+        .map(|i| {
+            let (from, token) = &refused[i];
+            refused[i..]
+                .iter()
+                .take_while(|(at, _)| *at - *from < Duration::from_secs(HOUR))
+                .filter(|(_, t)| t == token)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    println!(
+        "  the validator refusing every broadcast: sent the PAT {} times in {DAYS} days ({:.1} a day), at most {most_in_an_hour} in any hour (per PAT)",
+        refused.len(),
+        refused.len() as f64 / DAYS as f64
+    );
     assert!(s.violations.is_empty(), "seed {seed}: {} violations:\n{}", s.violations.len(), s.violations.join("\n"));
+    assert!(refused.len() >= DAYS as usize, "seed {seed}: the refusing validator is still tried, slowly");
+    assert!(most_in_an_hour <= 4, "seed {seed}: {most_in_an_hour} sends in an hour to a validator refusing them");
     assert_eq!(s.figures.needless, 0, "seed {seed}: needless broadcasts");
     assert!(outages > 0, "seed {seed}: the month had no network outage to count pages for");
     assert_eq!(

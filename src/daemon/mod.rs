@@ -809,7 +809,8 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                 | Change::CameBack { uid }
                 | Change::Restarted { uid }
                 | Change::Coverage { uid, .. }
-                | Change::Alert { uid, .. } => *uid,
+                | Change::Alert { uid, .. }
+                | Change::KeepsRefusing { uid } => *uid,
             };
             let (who, hotkey) = (self.who(uid), self.hotkey_of(uid));
             let axon = self.core.tracker.validators.get(&uid).map(|e| e.target.addr().to_string()).unwrap_or_default();
@@ -841,6 +842,11 @@ impl<T: Transport + 'static, G: PatValidator, W: World> Daemon<T, G, W> {
                         }
                     }
                 }
+                Change::KeepsRefusing { .. } => tracing::warn!(
+                    validator_uid = uid, validator_hotkey = %hotkey, outcome = "keeps_refusing",
+                    "{who} keeps refusing the PAT ({} broadcasts in a row){}: it is sent the PAT at the slow pace from now on, at most {} times an hour",
+                    crate::reconcile::tracker::SLOW_AFTER_REJECTIONS, self.last_said(uid), crate::reconcile::tracker::SENDS_PER_HOUR
+                ),
                 Change::Alert { alert, .. } => {
                     let outcome = alert.token();
                     if *alert == Alert::Refused {

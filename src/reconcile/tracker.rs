@@ -85,6 +85,15 @@ pub struct Entry {
     #[serde(default)]
     pub broadcast_unanswered: bool,
     pub hold: Option<HoldReason>,
+    /// Broadcasts it answered without accepting, in a row (whatever it said): from
+    /// [`SLOW_AFTER_REJECTIONS`] on, the PAT goes to it at the slow pace.
+    #[serde(default)]
+    pub rejected_in_a_row: u32,
+    /// When the PAT was sent to it in the last hour and not accepted (refused, or no
+    /// answer): the budget of [`SENDS_PER_HOUR`]. A send it accepted was needed, and costs
+    /// nothing: a validator that loses its store on every restart gets the PAT back each time.
+    #[serde(default)]
+    pub sends_ms: Vec<u64>,
     /// A check or broadcast to it is in flight: never two at once.
     #[serde(skip)]
     pub busy: bool,
@@ -122,6 +131,8 @@ impl Entry {
             owes_new_pat: false,
             broadcast_unanswered: false,
             hold: None,
+            rejected_in_a_row: 0,
+            sends_ms: Vec::new(),
             busy: false,
             awaiting_verdict: None,
             recheck: false,
@@ -134,6 +145,22 @@ impl Entry {
             && !self.owes_broadcast
             && self.awaiting_verdict.is_none()
             && matches!(self.coverage, Coverage::Covered | Coverage::Unconfirmed | Coverage::Held)
+    }
+}
+
+/// The most PAT sends to one validator in an hour that it did not accept, outside a PAT
+/// change: a validator that keeps refusing the PAT is not sent it at the retry pace.
+pub const SENDS_PER_HOUR: usize = 4;
+const HOUR_MS: u64 = 3_600_000;
+/// Broadcasts refused in a row after which further sends slow to the slow pace.
+pub const SLOW_AFTER_REJECTIONS: u32 = 2;
+
+impl Entry {
+    /// When the PAT may next be sent to it, if the hour's budget is spent now: the hour
+    /// after the oldest send that counts. A new PAT is owed whatever the budget.
+    pub fn budget_reopens_ms(&self, now: u64) -> Option<u64> {
+        let recent: Vec<u64> = self.sends_ms.iter().copied().filter(|at| now < at + HOUR_MS).collect();
+        (recent.len() >= SENDS_PER_HOUR && !self.owes_new_pat).then(|| recent[recent.len() - SENDS_PER_HOUR] + HOUR_MS)
     }
 }
 
@@ -155,14 +182,38 @@ pub enum Step {
 /// A change an operator cares about (one log line each).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Added { uid: u16 },
-    Removed { uid: u16 },
-    Moved { uid: u16 },
-    Coverage { uid: u16, from: Coverage, to: Coverage },
-    WentAway { uid: u16 },
-    CameBack { uid: u16 },
-    Restarted { uid: u16 },
-    Alert { uid: u16, alert: Alert },
+    Added {
+        uid: u16,
+    },
+    Removed {
+        uid: u16,
+    },
+    Moved {
+        uid: u16,
+    },
+    Coverage {
+        uid: u16,
+        from: Coverage,
+        to: Coverage,
+    },
+    WentAway {
+        uid: u16,
+    },
+    CameBack {
+        uid: u16,
+    },
+    Restarted {
+        uid: u16,
+    },
+    Alert {
+        uid: u16,
+        alert: Alert,
+    },
+    /// It refused the PAT [`SLOW_AFTER_REJECTIONS`] times in a row: said once per streak;
+    /// from now on it gets the PAT at the slow pace, at most [`SENDS_PER_HOUR`] an hour.
+    KeepsRefusing {
+        uid: u16,
+    },
 }
 
 /// The schedule knobs, resolved from config.
@@ -296,6 +347,10 @@ impl Tracker {
                 let entry = self.validators.get_mut(&uid)?;
                 entry.busy = true;
                 entry.broadcast_unanswered |= work == Work::Broadcast;
+                if work == Work::Broadcast {
+                    entry.sends_ms.retain(|at| now < at + HOUR_MS);
+                    entry.sends_ms.push(now);
+                }
                 Some((entry.target.clone(), work))
             })
             .collect()
@@ -356,6 +411,7 @@ impl Tracker {
         entry.reachable = answer.status != CheckStatus::NoResponse || entry.reachable;
         let step = match policy::after_check(answer.status) {
             Action::Covered { confirmed: true } => {
+                entry.rejected_in_a_row = 0;
                 Self::covered(entry, schedule, now, &mut changes);
                 Step::Nothing
             }
@@ -373,10 +429,9 @@ impl Tracker {
                 Step::Nothing
             }
             Action::Broadcast => {
-                // Sent as soon as a slot is free; the failure count is kept so a validator
-                // that keeps losing the PAT still backs off.
-                entry.owes_broadcast = true;
-                entry.next_check_ms = now;
+                // Sent as soon as a slot is free and its budget allows; the failure count is
+                // kept so a validator that keeps losing the PAT still backs off.
+                Self::owe_broadcast(entry, now);
                 Self::set_coverage(entry, Coverage::Missing, &mut changes);
                 Step::Nothing
             }
@@ -400,6 +455,21 @@ impl Tracker {
         };
         Self::honour_recheck(entry, now);
         (step, changes)
+    }
+
+    /// The PAT is owed: sent at once, unless this hour's sends to it are spent ([`SENDS_PER_HOUR`]);
+    /// then it is asked again when the budget allows one more (what it said may have changed).
+    fn owe_broadcast(entry: &mut Entry, now: u64) {
+        match entry.budget_reopens_ms(now) {
+            Some(reopens) => {
+                entry.owes_broadcast = false;
+                entry.next_check_ms = reopens;
+            }
+            None => {
+                entry.owes_broadcast = true;
+                entry.next_check_ms = now;
+            }
+        }
     }
 
     /// A restart seen while the request was out: its answer may predate the restart.
@@ -429,6 +499,21 @@ impl Tracker {
         entry.owes_broadcast = false;
         entry.owes_new_pat = false;
         entry.broadcast_unanswered = false;
+        // Refused, whatever the words; silence or garbage is no refusal.
+        match answer.status {
+            BroadcastStatus::Accepted => {
+                entry.rejected_in_a_row = 0;
+                entry.sends_ms.pop(); // this send: never two at once
+            }
+            BroadcastStatus::NoResponse | BroadcastStatus::Malformed => {}
+            _ => {
+                entry.rejected_in_a_row = entry.rejected_in_a_row.saturating_add(1);
+                if entry.rejected_in_a_row == SLOW_AFTER_REJECTIONS {
+                    changes.push(Change::KeepsRefusing { uid });
+                }
+            }
+        }
+        let refusing = entry.rejected_in_a_row >= SLOW_AFTER_REJECTIONS;
         let step = match policy::after_broadcast(answer.status) {
             Action::Covered { .. } => {
                 // Confirmed by the next sweep's check.
@@ -449,14 +534,14 @@ impl Tracker {
                 Step::ValidatePat
             }
             Action::RetryCheck(pace) => {
-                Self::retry(entry, schedule, pace, now, unit);
+                Self::retry(entry, schedule, if refusing { Pace::Slow } else { pace }, now, unit);
                 let answered = !matches!(answer.status, BroadcastStatus::NoResponse | BroadcastStatus::Malformed);
                 // It answered, so it is alive but still lacks the PAT; or we cannot tell.
                 Self::set_coverage(entry, if answered { Coverage::Missing } else { Coverage::Failing }, &mut changes);
                 Step::Nothing
             }
             Action::AlertAndRetry(alert) => {
-                Self::retry(entry, schedule, Pace::Normal, now, unit);
+                Self::retry(entry, schedule, if refusing { Pace::Slow } else { Pace::Normal }, now, unit);
                 Self::set_coverage(entry, Coverage::Failing, &mut changes);
                 changes.push(Change::Alert { uid, alert });
                 Step::Nothing
@@ -506,13 +591,13 @@ impl Tracker {
         for entry in self.validators.values_mut() {
             let Some(doubt) = entry.awaiting_verdict.take() else { continue };
             match policy::after_local_validation(local) {
-                Action::Broadcast if doubt == Doubt::StalePatThere => {
-                    entry.owes_broadcast = true;
-                    entry.next_check_ms = now;
-                }
+                Action::Broadcast if doubt == Doubt::StalePatThere => Self::owe_broadcast(entry, now),
                 // Nothing is asked while the PAT is rejected; asked again once it changes.
                 Action::StopUntilPatChanges => entry.next_check_ms = now,
-                _ => Self::retry(entry, schedule, Pace::Normal, now, unit),
+                _ => {
+                    let refusing = entry.rejected_in_a_row >= SLOW_AFTER_REJECTIONS;
+                    Self::retry(entry, schedule, if refusing { Pace::Slow } else { Pace::Normal }, now, unit)
+                }
             }
         }
     }
@@ -526,6 +611,9 @@ impl Tracker {
             entry.hold = None;
             entry.owes_broadcast = true;
             entry.owes_new_pat = true;
+            // A new PAT, a new budget: what was refused was the old one.
+            entry.rejected_in_a_row = 0;
+            entry.sends_ms.clear();
             entry.awaiting_verdict = None;
             entry.failures = 0;
             entry.next_check_ms = now;
@@ -968,5 +1056,68 @@ mod tests {
         t.record_liveness(&target(1), &Liveness::Alive { instance: Some("u".into()), forgot_us: false }, 1);
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(serde_json::from_str::<Tracker>(&json).unwrap(), t);
+    }
+
+    /// A validator that says "no PAT" to every check and refuses every broadcast with words
+    /// that fit no known class, while GitHub accepts the PAT: two refusals and it is said
+    /// once; then the slow pace; and never more than four sends in any hour.
+    #[test]
+    fn a_validator_refusing_every_broadcast_gets_at_most_four_sends_an_hour() {
+        use crate::reconcile::backoff::Backoff;
+        let schedule = Schedule {
+            backoff: Backoff {
+                base: std::time::Duration::from_secs(2),
+                factor: 2.0,
+                cap: std::time::Duration::from_secs(60),
+            },
+            sweep_interval_ms: 900_000,
+        };
+        let target = Target { uid: 3, hotkey: "5Refuser".into(), ip: "203.0.113.9".parse().unwrap(), port: 8091 };
+        let mut t = Tracker { pat: PatStanding::Valid, ..Tracker::default() };
+        t.sync_targets(std::slice::from_ref(&target), 0);
+        let no_pat = CheckAnswer {
+            status: CheckStatus::NoPat,
+            has_pat: Some(false),
+            pat_valid: None,
+            rejection_reason: Some("No PAT stored".into()),
+            status_code: 200,
+            axon_uuid: None,
+        };
+        let refused = BroadcastAnswer {
+            status: BroadcastStatus::PatRejected,
+            accepted: Some(false),
+            rejection_reason: Some("policy 0x17 says no".into()),
+            status_code: 200,
+            axon_uuid: None,
+        };
+        let (mut now, mut sends, mut said) = (0u64, Vec::new(), 0);
+        while now < 6 * HOUR_MS {
+            let due = t.take_due(now, 8);
+            for (target, work) in due {
+                let changes = if work == Work::Broadcast {
+                    sends.push(now);
+                    let (step, changes) = t.record_broadcast(&target, &refused, &schedule, now, 0.5);
+                    assert_eq!(step, Step::ValidatePat);
+                    t.apply_verdict(PatStanding::Valid, &schedule, now, 0.5);
+                    changes
+                } else {
+                    t.record_check(&target, &no_pat, &schedule, now, 0.5).1
+                };
+                said += changes.iter().filter(|c| matches!(c, Change::KeepsRefusing { uid: 3 })).count();
+            }
+            now = t.next_due().unwrap_or(now + 1000).max(now + 1);
+        }
+        assert_eq!(said, 1, "said once");
+        assert!(sends.len() >= 6, "it is still tried, slowly: {sends:?}");
+        for (i, at) in sends.iter().enumerate() {
+            let in_hour = sends[i..].iter().take_while(|later| **later < at + HOUR_MS).count();
+            assert!(in_hour <= SENDS_PER_HOUR, "{in_hour} sends within the hour from {at} ms: {sends:?}");
+        }
+        // The third send waited at the slow pace, not the normal one.
+        assert!(sends[2] - sends[1] > sends[1] - sends[0], "{sends:?}");
+        // A new PAT is owed at once, whatever the budget.
+        t.pat_changed(now);
+        t.apply_verdict(PatStanding::Valid, &schedule, now, 0.5);
+        assert_eq!(t.take_due(now, 8).first().map(|(_, w)| *w), Some(Work::Broadcast));
     }
 }
