@@ -1,4 +1,6 @@
-//! The release as `packaging/release` makes it, checked as a miner would: `sha256sum -c` passes; gpgv and sqv accept `SHA256SUMS.asc` and the
+//! The release as `packaging/release` makes it, checked as a miner (and a second builder) would:
+//! the same tree built again, in another checkout path with its own target dir, gives a
+//! byte-identical amd64 .deb and tarball; `sha256sum -c` passes; gpgv and sqv accept `SHA256SUMS.asc` and the
 //! repository's `InRelease` with the shipped keyring and refuse a copy with one byte changed;
 //! apt itself reads the repository (both architectures) through `Signed-By:`; each binary is
 //! static for its architecture with no build path in it; and the tarball's `install.sh`
@@ -523,4 +525,48 @@ fn is_sysusers_own(path: &str) -> bool {
 
 fn is_root() -> bool {
     output(Command::new("id").arg("-u")).stdout == b"0\n"
+}
+/// The same commit in another checkout path, with its own target dir (nothing reused): the
+/// amd64 .deb and tarball are byte-identical to the first build's.
+#[test]
+fn a_second_build_elsewhere_gives_byte_identical_debs_and_tarballs() {
+    let dist = release();
+    let copy = work().join("second-checkout");
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(&copy).unwrap();
+    // The working tree's files (committed or not, untracked but not ignored), not target/.
+    let files = run(Command::new("git").args(["ls-files", "-z", "-co", "--exclude-standard"]).current_dir(repo()));
+    for f in files.split('\0').filter(|f| !f.is_empty()) {
+        let from = repo().join(f);
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        let to = copy.join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    let epoch = run(Command::new("git").args(["log", "-1", "--format=%ct"]).current_dir(repo()));
+    let out = copy.join("dist");
+    let started = Instant::now();
+    run(Command::new(copy.join("packaging/release"))
+        .arg("--signing-key")
+        .arg(&keys().0)
+        .args(["--out"])
+        .arg(&out)
+        .args(["--arch", "amd64"])
+        .env("SOURCE_DATE_EPOCH", epoch.trim())
+        .env_remove("CARGO_TARGET_DIR")
+        .current_dir(&copy));
+    eprintln!("release: the second amd64 build took {:.0} s", started.elapsed().as_secs_f64());
+    for name in [deb_name("amd64"), tarball_name("x86_64")] {
+        let (a, b) = (std::fs::read(dist.join(&name)).unwrap(), std::fs::read(out.join(&name)).unwrap());
+        assert!(
+            a == b,
+            "{name} differs between the two builds ({} and {} bytes); diffoscope them to see where",
+            a.len(),
+            b.len()
+        );
+    }
+    // Leave the GBs of the second target dir only when asked to.
+    let _ = std::fs::remove_dir_all(copy.join("target"));
 }
