@@ -11,7 +11,6 @@
 //! hook run) against what is true at that moment; the figures it prints are the README's. `SIM_SEED=<n>` reproduces a run.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,8 +96,6 @@ struct SimValidator {
     /// life and the last nonce (ms) it accepted from it. bittensor 10.x keeps that per
     /// dendrite uuid for as long as the axon process lives.
     knows: Option<(u64, u64)>,
-    /// The process whose refusal of a probe told the agent of its restart.
-    restart_seen: Option<u64>,
     /// A restart that loses the store, armed to happen this long after the next request.
     restart_after_request: Option<Duration>,
     loss_cause: Cause,
@@ -448,18 +445,12 @@ impl SimNet {
         Plan::Answer(sim.latency(slow), instance)
     }
 
-    fn failed(&self, target: &Target, instance: u64, sent: Instant) {
+    fn failed(&self, target: &Target, sent: Instant) {
         let mut sim = lock(&self.sim);
         if let Some(v) = sim.by_uid(target.uid) {
             // It answered a probe while this request was out: the agent knows it is back
             // (and asks it at once); this failure is older news.
             if v.probe_answered.is_some_and(|answered| answered >= sent) {
-                return;
-            }
-            // A request to a process the agent has since seen replaced (the new one refused
-            // a probe, or answered one) failed because of that restart, which the agent already acts on:
-            // asking the new process at once is the point, not a retry of a failure.
-            if instance != v.instance && v.restart_seen == Some(v.instance) {
                 return;
             }
             v.last_failure = Some((Instant::now(), target.port));
@@ -531,14 +522,12 @@ impl Transport for SimNet {
             PAT_BROADCAST => call.fields.get("github_access_token").and_then(Value::as_str).map(str::to_owned),
             other => panic!("unexpected synapse {other}"),
         };
-        let planned = AtomicU64::new(u64::MAX);
         let sent = Instant::now();
         let exchange = async {
             match self.plan(target, token.as_deref(), false) {
                 Plan::Refused => Err(CallError::Connect("Connection refused (os error 111)".into())),
                 Plan::Hang => std::future::pending().await,
                 Plan::Answer(latency, instance) => {
-                    planned.store(instance, Ordering::Relaxed);
                     // A fresh nonce: every axon takes it, and from then on knows us.
                     let nonce = {
                         let mut sim = lock(&self.sim);
@@ -565,7 +554,7 @@ impl Transport for SimNet {
                 provenance: Provenance::Unsigned,
             }),
             Err(e) => {
-                self.failed(target, planned.load(Ordering::Relaxed), sent);
+                self.failed(target, sent);
                 Err(e)
             }
         }
@@ -588,8 +577,6 @@ impl Transport for SimNet {
                         self.note_sent(target, nonce, accepted);
                         if !accepted {
                             sim.figures.probes_refused += 1;
-                            let v = sim.by_uid(target.uid).unwrap();
-                            v.restart_seen = Some(v.instance);
                             // The dendrite starts afresh with this axon: a fresh ping, taken.
                             self.sent.lock().unwrap().remove(&Self::key(target));
                             let fresh = self.fresh_nonce(&sim);
@@ -604,9 +591,6 @@ impl Transport for SimNet {
                     match sim.by_uid(target.uid) {
                         Some(v) if v.instance == instance && v.up => {
                             v.last_failure = None;
-                            // The agent has now reached this process: a request still out to
-                            // the one before fails because of the restart (see `failed`).
-                            v.restart_seen = Some(instance);
                             v.probe_answered = Some(Instant::now());
                             if !accepted && last.is_some() {
                                 Liveness::Alive { instance: Some(format!("{}-{instance}", v.uid)), forgot_us: true }
@@ -911,7 +895,7 @@ fn schedule(seed: u64) -> Vec<(u64, Fault)> {
     for uid in VALIDATORS..VALIDATORS + LATE_JOINERS {
         faults.push((rng.random_range(2 * DAY..month - 2 * DAY), Fault::Join { uid }));
     }
-    // The chain stalls for 10 min to an hour; the agent is killed and back 5 to 60 s later.
+    // The chain stalls for 10 min to an hour.
     episodes(
         &mut rng,
         &mut faults,
@@ -987,7 +971,6 @@ fn new_sim(count: u16, on_chain: u16, pinned: Option<u16>, seed: u64, settings: 
             store: None,
             instance: 0,
             knows: None,
-            restart_seen: None,
             restart_after_request: None,
             loss_cause: Cause::Joined,
             exposure: None,
